@@ -281,9 +281,11 @@ class Supervisor:
                 raise SupervisorError("supervisor is closed")
             if name in self._workloads:
                 raise SupervisorError(f"workload {name!r} is already supervised")
+        # Outside the lock: it may ask the runtime (and refuse a workload that is not ours).
+        self._runtime.watch(name, spec)
+        with self._lock:
             w = self._restore(name, spec, policy)
             self._workloads[name] = w
-            self._runtime.watch(name, spec)
             if w.phase in (Phase.BACKING_OFF, Phase.STARTING):
                 # Resume a start the previous supervisor had scheduled, at its original time.
                 at = w.restart_at if w.restart_at is not None else self._clock.time()
