@@ -189,7 +189,11 @@ class DockerRuntime:
         self._held: dict[str, _Held] = {}
         self._stream: CancellableStream | None = None
         self._last_ns: int | None = None
-        self._outage_since_ns: int | None = None
+        # Periods without contact, as [start, end] Unix ns (end None while ongoing); a death that
+        # finished inside one happened while the daemon was unreachable. A few are kept because
+        # a death's event can arrive after the reconnection that ends its outage.
+        self._outages: list[list[int | None]] = []
+        self._last_contact_ns: int | None = None
         self._sink: Supervisor | None = None
         self._threads: list[threading.Thread] = []
 
@@ -330,9 +334,9 @@ class DockerRuntime:
             return Running()
         if parse_time_ns(state["StartedAt"]) is None:
             return NotStarted()
-        return Ended(self._run_end(attrs, event_ns=None))
+        return Ended(self._run_end(attrs))
 
-    def _run_end(self, attrs: dict[str, Any], event_ns: int | None) -> RunEnd:
+    def _run_end(self, attrs: dict[str, Any]) -> RunEnd:
         """The latest run of an exited container, with its cause as well as we can tell."""
         cid: str = attrs["Id"]
         state = attrs["State"]
@@ -342,13 +346,12 @@ class DockerRuntime:
         # Docker's exit codes are 0..255 for processes; anything else is not a process status.
         exit_code = code if isinstance(code, int) and 0 <= code <= 255 else 255
         with self._lock:
-            outage = self._outage_since_ns
             cause = Cause.EXITED
             if state.get("OOMKilled"):
                 cause = Cause.OOM
             elif cid in self._stopping:
                 cause = Cause.STOPPED
-            elif outage is not None and max(finished_ns, event_ns or 0) >= outage:
+            elif self._in_outage(finished_ns):
                 cause = Cause.LOST
             elif cid in self._killed:
                 cause = Cause.STOPPED
@@ -416,7 +419,9 @@ class DockerRuntime:
             assert self._sink is not None
             self._sink.observed(name, obs)
         with self._lock:
-            self._outage_since_ns = None
+            if self._outages and self._outages[-1][1] is None:
+                self._outages[-1][1] = now_ns
+            self._last_contact_ns = time.time_ns()
         logger.info("following docker events", extra={"since": format_since(now_ns)})
         for event in stream:
             self._on_event(api, event, live=True)
@@ -434,7 +439,10 @@ class DockerRuntime:
             with self._lock:
                 self._killed.discard(cid)
                 self._stopping.discard(cid)
-            self._sink.run_started(name)
+            # A replayed start may belong to a run that has ended since; reconciliation reports
+            # what runs now. Reporting it would cancel a restart that is still due.
+            if live:
+                self._sink.run_started(name)
         elif action == "kill":
             with self._lock:
                 self._killed.add(cid)
@@ -447,6 +455,8 @@ class DockerRuntime:
                 self._held.pop(cid, None)
             self._sink.removed(name)
         self._advance_cursor(event_ns)
+        with self._lock:
+            self._last_contact_ns = time.time_ns()
 
     def _on_die(self, api: docker.APIClient, name: str, cid: str, event_ns: int, *, live: bool) -> None:
         try:
@@ -455,7 +465,7 @@ class DockerRuntime:
             return  # removed right after dying (rm -f): the destroy event reports it
         if attrs["State"]["Running"]:
             return  # already running again: the start event has been or will be reported
-        end = self._run_end(attrs, event_ns)
+        end = self._run_end(attrs)
         assert self._sink is not None
         with self._lock:
             hold = live and end.cause is Cause.STOPPED and cid not in self._stopping
@@ -478,11 +488,24 @@ class DockerRuntime:
         self._connected.clear()
         with self._lock:
             self._stream = None
-            if self._outage_since_ns is None:
-                self._outage_since_ns = time.time_ns()
+            self._begin_outage()
             held, self._held = self._held, {}
         for h in held.values():
             self._hand_over(h, lost=True)
+
+    def _begin_outage(self) -> None:
+        """Start an outage window unless one is open (called with the lock held)."""
+        if not self._outages or self._outages[-1][1] is not None:
+            # The daemon may have stopped answering any time after it last did (a frozen daemon
+            # is noticed one ping later), so the window opens at the last contact.
+            self._outages.append([self._last_contact_ns or time.time_ns(), None])
+            del self._outages[:-8]
+
+    def _in_outage(self, ns: int) -> bool:
+        """Whether ``ns`` falls in a period without contact (called with the lock held)."""
+        return any(
+            start is not None and start <= ns and (end is None or ns <= end) for start, end in self._outages
+        )
 
     def _hand_over(self, h: _Held, *, lost: bool) -> None:
         assert self._sink is not None
@@ -512,13 +535,14 @@ class DockerRuntime:
                 continue
             try:
                 self._ping_api.ping()
+                with self._lock:
+                    self._last_contact_ns = time.time_ns()
             except _UNREACHABLE as exc:
                 logger.warning("docker ping failed (%s); closing the events stream", exc)
                 # Mark the outage before the stream thread notices, so nothing held is released
                 # as an operator stop in between.
                 with self._lock:
-                    if self._outage_since_ns is None:
-                        self._outage_since_ns = time.time_ns()
+                    self._begin_outage()
                 self._connected.clear()
                 self._close_stream()
 

@@ -546,9 +546,10 @@ class Supervisor:
                 logger.exception("%s: decision hook failed", w.name, extra={"workload": w.name})
 
     def _start_soon(self, w: _Workload) -> None:
+        """The first start of a workload (no decision asked for it): now, once."""
         if w.token == 0 and w.phase is not Phase.STARTING:
-            w.phase = Phase.BACKING_OFF
-            w.restart_at = self._clock.time()
+            w.phase = Phase.STARTING
+            w.restart_at = None
             self._schedule(w, 0.0)
 
     def _schedule(self, w: _Workload, delay: float) -> None:
