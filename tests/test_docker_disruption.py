@@ -1,0 +1,143 @@
+"""Daemon disruptions on a second private engine: SIGTERM, SIGKILL, SIGSTOP of dockerd itself.
+
+Each test signals only the daemon the ``second_engine`` fixture started, by its pid. Deaths the
+daemon causes are ``LOST``; under ``presets.recommended()`` they cost no budget, while under
+``presets.toolhive(max_retries=3)`` repeated disruptions exhaust it: ToolHive issue #5171.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from conftest import Engine
+from dockerkit import RUN_FOREVER, Harness, Harnesses, spec, wait_until
+from relaunch import Action, Cause, Rule, presets
+from relaunch.adapters.supervisor import Phase
+
+pytestmark = pytest.mark.docker
+
+# Longer than the ~1.0 s measured between the last `stop` event of a daemon shutdown and the end
+# of the events stream, so a shutdown is never mistaken for an operator's stop.
+DISRUPTION = {"stop_grace": 2.0}
+
+
+@pytest.fixture
+def engine(second_engine: Engine) -> Iterator[Engine]:
+    """The second engine, running and not frozen before and after each test."""
+    second_engine.start()
+    yield second_engine
+    # Never leave it frozen; if it is not running at all, start() below brings it back.
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
+        os.kill(second_engine.pid, signal.SIGCONT)
+    second_engine.start()
+
+
+@pytest.fixture
+def engine_client(engine: Engine, supervisor_id: str) -> Iterator[docker.DockerClient]:
+    from conftest import remove_labelled
+
+    client = docker.DockerClient(base_url=engine.host, timeout=30)
+    yield client
+    remove_labelled(client, supervisor_id)
+    client.close()
+
+
+def disrupt(engine: Engine, sig: signal.Signals) -> None:
+    """Take the daemon away with ``sig`` and bring it back (SIGSTOP: 5 s frozen, then SIGCONT)."""
+    if sig is signal.SIGSTOP:
+        pid = engine.signal(signal.SIGSTOP)
+        time.sleep(5.0)
+        os.kill(pid, signal.SIGCONT)
+        return
+    pid = engine.signal(sig)
+    engine.wait_gone(pid)
+    engine.start()
+
+
+def wait_running(h: Harness, *names: str, timeout: float = 30.0) -> None:
+    for name in names:
+        h.wait_phase(name, Phase.RUNNING, timeout)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_daemon_restart_is_lost_and_costs_no_budget(
+    harness: Harnesses, engine: Engine, engine_client: docker.DockerClient, sig: signal.Signals
+) -> None:
+    """A daemon SIGTERM or SIGKILL, then restart: the death is LOST, restarted, budget untouched."""
+    policy = presets.recommended()
+    h = harness(engine.host, **DISRUPTION)
+    h.supervisor.add("svc", spec(RUN_FOREVER), policy)
+    wait_running(h, "svc")
+    container = h.container(engine_client, "svc")
+    disrupt(engine, sig)
+    [event] = h.wait_decisions("svc", 1, timeout=30)
+    assert event.outcome.cause is Cause.LOST
+    assert (event.decision.action, event.decision.rule) == (Action.RETRY, Rule.LOST)
+    assert event.decision.state.budget == policy.start(at=0.0).budget
+    wait_running(h, "svc")
+    container.reload()
+    assert container.attrs["State"]["Running"]
+    assert container.id == h.container(engine_client, "svc").id
+
+
+def test_frozen_daemon_is_noticed_and_deaths_meanwhile_are_lost(
+    harness: Harnesses,
+    engine: Engine,
+    engine_client: docker.DockerClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """dockerd SIGSTOPped for 5 s: the watchdog notices, a container that keeps running is left
+    alone (same run, no decision), and one that died during the freeze is LOST and restarted."""
+    caplog.set_level(logging.WARNING, logger="relaunch.docker")
+    policy = presets.recommended()
+    h = harness(engine.host, **DISRUPTION)
+    h.supervisor.add("steady", spec(RUN_FOREVER), policy)
+    h.supervisor.add("dies", spec("sleep 1.5; exit 1"), policy)
+    wait_running(h, "steady", "dies")
+    steady = h.container(engine_client, "steady")
+    steady.reload()
+    steady_run = steady.attrs["State"]["StartedAt"]
+    disrupt(engine, signal.SIGSTOP)
+    [event] = h.wait_decisions("dies", 1, timeout=30)
+    assert event.outcome.cause is Cause.LOST
+    assert event.decision.state.budget == policy.start(at=0.0).budget
+    wait_running(h, "dies")
+    assert "docker ping failed" in caplog.text
+    steady.reload()
+    assert steady.attrs["State"]["StartedAt"] == steady_run
+    assert h.of("steady") == []
+    assert h.supervisor.status("steady").phase is Phase.RUNNING
+
+
+def test_issue_5171_repeated_disruptions_exhaust_toolhive_but_not_recommended(
+    harness: Harnesses, engine: Engine, engine_client: docker.DockerClient
+) -> None:
+    """Three daemon restarts kill two healthy services: toolhive(max_retries=3) gives up on its
+    one (every run short, LOST counted as a crash), recommended() keeps its one running."""
+    toolhive = presets.toolhive(max_retries=3, initial_delay=0.05, max_backoff=0.2)
+    h = harness(engine.host, **DISRUPTION)
+    h.supervisor.add("toolhive", spec(RUN_FOREVER), toolhive)
+    h.supervisor.add("recommended", spec(RUN_FOREVER), presets.recommended())
+    wait_running(h, "toolhive", "recommended")
+    for round_ in range(1, 4):
+        disrupt(engine, signal.SIGTERM if round_ != 2 else signal.SIGKILL)
+        h.wait_decisions("toolhive", round_, timeout=30)
+        h.wait_decisions("recommended", round_, timeout=30)
+        wait_running(h, "recommended")
+        if round_ < 3:
+            wait_running(h, "toolhive")
+    assert h.causes("toolhive") == [Cause.LOST] * 3
+    assert h.actions("toolhive") == [Action.RETRY, Action.RETRY, Action.GIVE_UP]
+    assert h.supervisor.status("toolhive").phase is Phase.GIVEN_UP
+    assert h.causes("recommended") == [Cause.LOST] * 3
+    assert h.actions("recommended") == [Action.RETRY] * 3
+    wait_until(lambda: h.container(engine_client, "recommended").status == "running", what="running")
+    assert h.container(engine_client, "toolhive").status == "exited"
