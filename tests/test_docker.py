@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from conftest import IMAGE
+from conftest import IMAGE, remove_labelled
 from dockerkit import RUN_FOREVER, Harnesses, spec, wait_until
 from relaunch import (
     Action,
@@ -404,3 +405,21 @@ def test_container_spec_refuses_options_the_adapter_owns() -> None:
         ContainerSpec("img", None, {"auto_remove": True})
     with pytest.raises(ValueError, match="restart_policy"):
         ContainerSpec("img", None, {"restart_policy": {"Name": "always"}})
+
+
+def test_readme_docker_example_runs(
+    docker_host: str, docker_client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Docker example runs as written and ends given up after 3 restarts."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Docker adapter") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    monkeypatch.chdir(tmp_path)
+    remove_labelled(docker_client, "demo")
+    printed: list[str] = []
+    try:
+        exec(compile(code, "README.md", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
+    finally:
+        remove_labelled(docker_client, "demo")
+    assert printed[-1] == "given-up 3"
+    assert len(printed) == 5
