@@ -1,0 +1,538 @@
+"""The ``relaunch`` command line: check policy files, simulate and compare policies, supervise.
+
+Conventions: ``--help`` on every command; ``--json`` for machine-readable output; colour only when
+stdout is a terminal (and ``NO_COLOR`` is unset); any bad input is one line on stderr, exit code 2,
+no traceback. Everything here is presentation: the decisions come from the kernel, the runs from
+:mod:`relaunch.scenarios` and :mod:`relaunch.simulate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO
+
+from . import __version__, policyfile
+from .kernel import Action, Outcome, Policy, RelaunchError
+from .scenarios import BUILTIN, Ending, Scenario, ScenarioError
+from .scenarios import load as load_scenario
+from .simulate import Simulation, Step, simulate
+from .units import clock, parse_duration, span
+
+__all__ = ["main"]
+
+#: The default comparison: ToolHive before and after PR #5172, the big supervisors' defaults when
+#: their presets exist, and relaunch's own.
+DEFAULT_COMPARE = ("toolhive_legacy", "toolhive", "docker", "kubernetes", "systemd", "recommended")
+
+
+class UsageError(Exception):
+    """Bad input found by the CLI itself; ``main`` prints it as one line and exits 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage block; one line, pointing at --help, reads better in a log.
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+class _Style:
+    """ANSI colour, on only for a terminal that has not asked for none (https://no-color.org)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.enabled = stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+    def bold(self, text: str) -> str:
+        return self._wrap("1", text)
+
+    def good(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def bad(self, text: str) -> str:
+        return self._wrap("31", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    try:
+        args = _build_parser().parse_args(argv)
+    except UsageError as error:
+        return _fail(str(error))
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except UsageError as error:
+        return _fail(str(error))
+    except (RelaunchError, ScenarioError) as error:
+        return _fail(f"{_prog(args)}: error: {error}")
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (``| head``) went away: stop quietly, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _prog(args: argparse.Namespace) -> str:
+    return f"relaunch {args.command}"
+
+
+def _fail(message: str) -> int:
+    if not message.startswith("relaunch"):
+        message = f"relaunch: error: {message}"
+    print(message, file=sys.stderr)
+    return 2
+
+
+# -- arguments ------------------------------------------------------------------------------------
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="relaunch",
+        description="Simulate, compare and apply restart policies. The decisions come from a pure kernel, "
+        "so hours of failures replay in milliseconds.",
+    )
+    parser.add_argument("--version", action="version", version=f"relaunch {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    check = commands.add_parser(
+        "check", help="validate a policy file and print the resolved policy", description=_CHECK_HELP
+    )
+    check.add_argument("file", metavar="FILE", help="a TOML policy file")
+    _json_flag(check)
+    check.set_defaults(handler=_check)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="replay a scenario under one policy: timeline and summary",
+        description="Replay a failure scenario under one policy in virtual time and print the timeline "
+        "(run, start, duration, how it ended, decision, delay, reason) and a summary.",
+    )
+    _policy_options(sim, required=True)
+    _scenario_options(sim)
+    _json_flag(sim)
+    sim.set_defaults(handler=_simulate)
+
+    compare = commands.add_parser(
+        "compare",
+        help="replay a scenario under several policies: one row each, optionally a plot",
+        description="Replay one failure scenario under several policies and print one row per policy: "
+        "availability, restarts, when it gave up, longest outage.",
+    )
+    compare.add_argument(
+        "--presets",
+        metavar="A,B,C",
+        help="comma-separated presets (default: those of "
+        f"{', '.join(DEFAULT_COMPARE)} that exist); see `relaunch presets`",
+    )
+    compare.add_argument(
+        "--policy",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a TOML policy file to compare too (repeatable)",
+    )
+    _scenario_options(compare)
+    compare.add_argument(
+        "--plot", metavar="FILE", help="draw one lane per policy to FILE.png or FILE.svg (needs matplotlib)"
+    )
+    _json_flag(compare)
+    compare.set_defaults(handler=_compare)
+
+    presets = commands.add_parser(
+        "presets",
+        help="list the presets, or show one",
+        description="List the presets with one line each; `relaunch presets show NAME` shows one.",
+    )
+    _json_flag(presets)
+    presets.set_defaults(handler=_presets)
+    preset_commands = presets.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    show = preset_commands.add_parser(
+        "show",
+        help="a preset's parameters, policy and crash-loop delays",
+        description="Print a preset's keywords, the policy it builds, and the delays it gives a crash loop.",
+    )
+    show.add_argument("name", metavar="NAME")
+    show.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], help="a keyword of the preset"
+    )
+    _json_flag(show)
+    show.set_defaults(handler=_presets_show)
+
+    supervise = commands.add_parser(
+        "supervise",
+        help="supervise one container in the foreground (Docker)",
+        description="Supervise one container through the Docker adapter, printing a line per decision. "
+        "Ctrl-C stops supervising; the container is left as it is.",
+    )
+    supervise.add_argument("name", metavar="NAME", help="the container's name")
+    supervise.add_argument("--image", required=True, help="the image to run")
+    _policy_options(supervise, required=False)
+    supervise.add_argument("--state", metavar="FILE", default="relaunch-state.json", help="the state file")
+    supervise.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER, help="after --")
+    supervise.set_defaults(handler=_supervise)
+
+    status = commands.add_parser(
+        "status", help="show the workloads in a state file", description="Show the persisted workloads."
+    )
+    status.add_argument("--state", metavar="FILE", default="relaunch-state.json", help="the state file")
+    _json_flag(status)
+    status.set_defaults(handler=_status)
+    return parser
+
+
+_CHECK_HELP = """Validate a TOML policy file and print the policy it resolves to. A file is either a preset
+with keywords (preset = "toolhive", then max_retries = 5 ...) or a policy spelled out part by part
+(mode = "always", [backoff] kind = "exponential" ...), the shape `relaunch check --json` prints.
+TOML has no null: write "none"."""
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _policy_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--preset", metavar="NAME", help="a preset (see `relaunch presets`)")
+    group.add_argument("--policy", metavar="FILE", help="a TOML policy file (see `relaunch check --help`)")
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a preset keyword or a policy key (dotted: backoff.factor=3); repeatable",
+    )
+
+
+def _scenario_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME|FILE",
+        default="daemon-flaps",
+        help=f"a built-in scenario ({', '.join(BUILTIN)}; default daemon-flaps), "
+        "a .jsonl file of runs or a .toml workload model",
+    )
+    parser.add_argument(
+        "--until", metavar="DURATION", help="virtual time to simulate, e.g. 2h (default: the scenario's)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the scenario and the jitter (default 0)")
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    if args.policy:
+        return policyfile.load(args.policy, args.set)
+    params = policyfile.with_overrides({}, args.set)
+    return policyfile.preset(args.preset, params, where="--set ")
+
+
+def _run_options(args: argparse.Namespace) -> tuple[Scenario, float | None, int]:
+    scenario = load_scenario(args.scenario)
+    until = None
+    if args.until is not None:
+        try:
+            until = parse_duration(args.until, "--until")
+        except ValueError as error:
+            raise UsageError(f"{_prog(args)}: error: {error}") from None
+        if until == 0:
+            raise UsageError(f"{_prog(args)}: error: --until: must be > 0, got {args.until!r}")
+    if not 0 <= args.seed < 1 << 64:
+        raise UsageError(f"{_prog(args)}: error: --seed: must be in 0..2**64-1, got {args.seed}")
+    return scenario, until, args.seed
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+# -- check and presets ------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    policy = policyfile.load(args.file)
+    if args.json:
+        _print_json(policy.to_dict())
+        return 0
+    style = _Style(sys.stdout)
+    print(style.good(f"{args.file}: ok") + f", resolves to {policy.name!r}:")
+    print(_indent(policy.describe()))
+    print()
+    print(style.dim("# the same policy spelled out, as a policy file:"))
+    print(policyfile.dumps_toml(policy.to_dict()), end="")
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    names = policyfile.preset_names()
+    if args.json:
+        _print_json({name: policyfile.describe_preset(name) for name in names})
+        return 0
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {policyfile.describe_preset(name)}")
+    return 0
+
+
+#: Restarts shown for a crash loop that is never given up.
+_CRASH_LOOP_SHOWN = 12
+
+
+def _crash_loop_delays(policy: Policy) -> tuple[list[float], bool]:
+    """The delays a policy gives runs that each exit 1 after 0.5 s, and whether it gives up."""
+    state = policy.start(at=0.0)
+    delays: list[float] = []
+    start = 0.0
+    while len(delays) < _CRASH_LOOP_SHOWN:
+        decision = policy.decide(state, Outcome(start, start + 0.5, exit_code=1))
+        if not decision.restarts:
+            return delays, decision.action is Action.GIVE_UP
+        delays.append(decision.delay)
+        state, start = decision.state, start + 0.5 + decision.delay
+    return delays, False
+
+
+def _presets_show(args: argparse.Namespace) -> int:
+    params = policyfile.with_overrides({}, args.set)
+    policy = policyfile.preset(args.name, params, where="--set ")
+    delays, gives_up = _crash_loop_delays(policy)
+    keywords = {**policyfile.parameters(args.name), **params}
+    if args.json:
+        _print_json(
+            {
+                "name": args.name,
+                "description": policyfile.describe_preset(args.name),
+                "parameters": keywords,
+                "policy": policy.to_dict(),
+                "crash_loop": {"delays": delays, "gives_up": gives_up},
+            }
+        )
+        return 0
+    style = _Style(sys.stdout)
+    print(style.bold(args.name) + f": {policyfile.describe_preset(args.name)}")
+    print()
+    print("parameters:" if keywords else "parameters: none")
+    for key, value in keywords.items():
+        print(f"  {key} = {value!r}")
+    print()
+    print(policy.describe())
+    print()
+    sequence = ", ".join(span(delay) for delay in delays)
+    if gives_up:
+        ending = style.bad(f"then gives up ({len(delays)} restarts)")
+    elif len(delays) == _CRASH_LOOP_SHOWN:
+        ending = "..."
+    else:
+        ending = "then stops"
+    print(f"crash loop (exit 1 after 0.5s): {sequence}{', ' if sequence else ''}{ending}")
+    return 0
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+# -- simulate and compare ---------------------------------------------------------------------------
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    scenario, until, seed = _run_options(args)
+    result = simulate(_policy(args), scenario, until=until, seed=seed)
+    if args.json:
+        _print_json(_simulation_json(result, timeline=True))
+        return 0
+    style = _Style(sys.stdout)
+    print(style.bold(f"{scenario.name} under {result.policy.name}") + f" ({_horizon(result)})")
+    print(style.dim(scenario.description))
+    print()
+    header = f"{'run':>5}  {'start':>10}  {'duration':>9}  {'ended':<12} {'decision':<8} {'delay':>7}  reason"
+    print(style.bold(header))
+    for step in result.steps:
+        if step.decision is None:
+            row = (
+                f"{step.run:>5}  {clock(step.started_at):>10}  {span(step.duration):>9}  "
+                f"{'(running)':<12} {'':<8} {'':>7}  still running at the horizon"
+            )
+        else:
+            decision = step.decision
+            action, delay = decision.action.value, span(decision.delay)
+            if not decision.restarts:
+                action, delay = style.bad(f"{action:<8}"), "-"
+            row = (
+                f"{step.run:>5}  {clock(step.started_at):>10}  {span(step.duration):>9}  "
+                f"{_ending(step.ending):<12} {action:<8} {delay:>7}  {decision.reason}"
+            )
+        print(row)
+    print()
+    print(style.bold("summary"))
+    summary = result.summary
+    print(
+        f"  runs {summary.runs}, restarts {summary.restarts}, uptime {span(summary.uptime)}, "
+        f"downtime {span(summary.downtime)}, availability {summary.availability:.1%}"
+    )
+    print(f"  longest outage {span(summary.longest_outage)}; {_ends(result, style)}")
+    return 0
+
+
+def _ending(ending: Ending | None) -> str:
+    return "" if ending is None else ending.describe()
+
+
+def _horizon(result: Simulation) -> str:
+    return f"{span(result.until)} of virtual time, seed {result.seed}"
+
+
+def _ends(result: Simulation, style: _Style) -> str:
+    summary = result.summary
+    if summary.gave_up_at is not None:
+        return style.bad(f"gave up at {clock(summary.gave_up_at)}")
+    if summary.stopped_at is not None:
+        return f"stopped at {clock(summary.stopped_at)} (nothing to restart)"
+    return style.good("never gave up")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    scenario, until, seed = _run_options(args)
+    policies = [policyfile.preset(name) for name in _compared_presets(args)]
+    policies += [policyfile.load(path) for path in args.policy]
+    if not policies:
+        raise UsageError(f"{_prog(args)}: error: --presets: no policy to compare")
+    results = [simulate(policy, scenario, until=until, seed=seed) for policy in policies]
+    if args.plot:
+        from .plot import PlotError, render
+
+        try:
+            render(results, args.plot)
+        except PlotError as error:
+            raise UsageError(f"{_prog(args)}: error: {error}") from None
+    if args.json:
+        _print_json(
+            {
+                "scenario": {"name": scenario.name, "description": scenario.description},
+                "seed": seed,
+                "until": results[0].until,
+                "policies": [_simulation_json(result, timeline=False) for result in results],
+                "plot": args.plot,
+            }
+        )
+        return 0
+    style = _Style(sys.stdout)
+    print(style.bold(scenario.name) + f": {scenario.description}")
+    print(style.dim(_horizon(results[0])))
+    print()
+    width = max(len("policy"), *(len(result.policy.name) for result in results))
+    columns = f"{'availability':>12}  {'restarts':>8}  {'gave up':>10}  {'longest outage':>14}"
+    print(style.bold(f"{'policy':<{width}}  {columns}"))
+    for result in results:
+        summary = result.summary
+        gave_up = "never" if summary.gave_up_at is None else clock(summary.gave_up_at)
+        if summary.stopped_at is not None:
+            gave_up = "stopped"
+        availability = f"{summary.availability:>12.1%}"
+        print(
+            f"{result.policy.name:<{width}}  "
+            f"{style.bad(availability) if summary.gave_up_at is not None else availability}  "
+            f"{summary.restarts:>8}  {gave_up:>10}  {span(summary.longest_outage):>14}"
+        )
+    print()
+    print(_headline(results))
+    if args.plot:
+        print(style.dim(f"plot written to {args.plot}"))
+    return 0
+
+
+def _compared_presets(args: argparse.Namespace) -> list[str]:
+    if args.presets is None:
+        if args.policy:
+            return []
+        available = set(policyfile.preset_names())
+        return [name for name in DEFAULT_COMPARE if name in available]
+    names = [name.strip() for name in args.presets.split(",") if name.strip()]
+    for name in names:
+        policyfile.preset(name)  # fails early, naming the known presets
+    return names
+
+
+def _headline(results: list[Simulation]) -> str:
+    """One sentence: the worst and the best policy on this scenario."""
+    ranked = sorted(results, key=lambda result: result.summary.availability)
+    worst, best = ranked[0], ranked[-1]
+    if len(results) == 1 or worst.summary.availability == best.summary.availability:
+        return f"All policies keep {best.summary.availability:.1%} availability."
+
+    def fate(result: Simulation) -> str:
+        summary = result.summary
+        if summary.gave_up_at is not None:
+            return f"gives up after {span(summary.gave_up_at)} ({summary.availability:.1%} available)"
+        return f"keeps {summary.availability:.1%} availability"
+
+    return f"{worst.policy.name} {fate(worst)}; {best.policy.name} {fate(best)}."
+
+
+def _simulation_json(result: Simulation, *, timeline: bool) -> dict[str, Any]:
+    summary = result.summary
+    data: dict[str, Any] = {
+        "policy": result.policy.name,
+        "summary": {
+            "runs": summary.runs,
+            "restarts": summary.restarts,
+            "uptime": summary.uptime,
+            "downtime": summary.downtime,
+            "availability": summary.availability,
+            "gave_up": summary.gave_up_at is not None,
+            "gave_up_at": summary.gave_up_at,
+            "stopped_at": summary.stopped_at,
+            "longest_outage": summary.longest_outage,
+        },
+    }
+    if timeline:
+        data = {
+            "scenario": {"name": result.scenario.name, "description": result.scenario.description},
+            "seed": result.seed,
+            "until": result.until,
+            "policy": result.policy.to_dict(),
+            "timeline": [_step_json(step) for step in result.steps],
+            "summary": data["summary"],
+        }
+    return data
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    decision = step.decision
+    return {
+        "run": step.run,
+        "started_at": step.started_at,
+        "ended_at": step.ended_at,
+        "duration": step.duration,
+        "ending": None
+        if step.ending is None
+        else {
+            "cause": step.ending.cause.value,
+            "exit_code": step.ending.exit_code,
+            "signal": step.ending.signal,
+        },
+        "action": None if decision is None else decision.action.value,
+        "delay": None if decision is None else decision.delay,
+        "attempt": None if decision is None else decision.attempt,
+        "rule": None if decision is None else decision.rule.value,
+        "reason": None if decision is None else decision.reason,
+    }
+
+
+# -- supervise and status (the Docker adapter) -----------------------------------------------------
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    raise UsageError(f"{_prog(args)}: error: not implemented yet")
+
+
+def _status(args: argparse.Namespace) -> int:
+    raise UsageError(f"{_prog(args)}: error: not implemented yet")
