@@ -159,7 +159,7 @@ def _table(lines: list[str], path: list[str], data: Mapping[str, Any]) -> None:
 
 def _toml_value(value: Any) -> str:
     if value is None:
-        return json.dumps(NONE)
+        return _toml_string(NONE)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -169,9 +169,25 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"TOML: cannot write {type(value).__name__}")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quote, backslash and control characters escaped (TOML 1.0, "String")."""
+    escaped = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif code < 0x20 or code == 0x7F:
+            escaped.append(f"\\u{code:04x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"TOML: a lone surrogate cannot be written: {text!r}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'

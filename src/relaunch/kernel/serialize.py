@@ -140,7 +140,7 @@ def _decode(hint: Any, value: object, path: str) -> Any:
             raise PolicyError(f"{path}: must be a number, got {value!r}")
         if not math.isfinite(value):
             raise PolicyError(f"{path}: must be finite, got {value!r}")
-        return float(value)
+        return value  # the part's own validator normalises, and reports the value as written
     if hint is str:
         if not isinstance(value, str):
             raise PolicyError(f"{path}: must be a string, got {value!r}")
