@@ -36,7 +36,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse prints the whole usage block; one line, pointing at --help, reads better in a log.
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
 class _Style:
@@ -87,8 +87,6 @@ def _prog(args: argparse.Namespace) -> str:
 
 
 def _fail(message: str) -> int:
-    if not message.startswith("relaunch"):
-        message = f"relaunch: error: {message}"
     print(message, file=sys.stderr)
     return 2
 

@@ -73,7 +73,10 @@ def parameters(name: str) -> dict[str, Any]:
 
 
 def preset(name: str, params: Mapping[str, Any] | None = None, where: str = "") -> Policy:
-    """The preset ``name`` built with ``params``, checked against its signature first."""
+    """The preset ``name`` built with ``params``, checked against its signature first.
+
+    ``where`` prefixes the errors about the keywords (``--set ``), not an unknown name.
+    """
     factory = _factory(name)
     known = parameters(name)
     hints = typing.get_type_hints(factory)
@@ -132,7 +135,10 @@ def load(path: str | Path, assignments: list[str] | None = None) -> Policy:
         name = data.pop("preset")
         if not isinstance(name, str):
             raise PolicyError(f"{path}: preset: must be a string, got {name!r}")
-        return preset(name, data, where=f"{path}: ")
+        try:
+            return preset(name, data)
+        except PolicyError as error:
+            raise PolicyError(f"{path}: {error}") from None
     try:
         return Policy.from_dict(data)
     except PolicyError as error:
