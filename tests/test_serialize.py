@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaunch import Policy, PolicyError, presets
+from relaunch import strategies as rst
 from relaunch.kernel import Backoff, Budget, Exponential, Jitter, Stability
 from relaunch.kernel.serialize import kinds
 from relaunch.policyfile import dumps_toml, preset, preset_names
@@ -93,6 +94,13 @@ def test_any_policy_round_trips_exactly(policy: Policy) -> None:
     assert json.loads(json.dumps(data)) == data
     assert Policy.from_dict(data) == policy
     assert Policy.from_dict(tomllib.loads(dumps_toml(data))) == policy
+
+
+@given(rst.policies())
+def test_the_kernels_own_policy_strategy_round_trips(policy: Policy) -> None:
+    """Every policy relaunch.strategies can draw comes back equal from its dict and its TOML file."""
+    assert Policy.from_dict(policy.to_dict()) == policy
+    assert Policy.from_dict(tomllib.loads(dumps_toml(policy.to_dict()))) == policy
 
 
 def test_the_dict_shape_is_plain_and_tagged() -> None:

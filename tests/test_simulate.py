@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relaunch import Action, Cause, Policy, presets
+from relaunch import strategies as rst
 from relaunch.kernel import (
     Constant,
     CountBudget,
@@ -87,6 +88,17 @@ def test_any_seed_and_horizon_follow_the_kernel(
         result.steps[-1].decision is not None and result.steps[-1].decision.action is Action.GIVE_UP
     )
     assert summary.longest_outage <= summary.downtime + 1e-9
+
+
+@given(
+    rst.policies(),
+    st.sampled_from(list(BUILTIN.values())),
+    st.integers(0, 2**64 - 1),
+    st.floats(1.0, 3600.0),
+)
+def test_any_policy_follows_the_kernel(policy: Policy, scenario: Scenario, seed: int, until: float) -> None:
+    """For any policy relaunch.strategies can draw, the timeline is the kernel's decisions step by step."""
+    _check_against_kernel(simulate(policy, scenario, until=until, seed=seed))
 
 
 def test_the_same_seed_gives_the_same_timeline() -> None:
