@@ -134,13 +134,15 @@ class Forever:
 class Phase:
     """Runs that start before ``until`` last ``run`` and end with ``ending``.
 
-    ``shrink`` multiplies the k-th run of the phase by ``shrink ** k``: a leak that gets worse.
+    ``shrink`` multiplies the k-th run of the phase by ``shrink ** k`` (a leak that gets worse),
+    down to ``floor`` seconds (a process needs some time to fill its memory again).
     """
 
     run: Duration
     ending: Ending = Ending(exit_code=1)
     until: float = math.inf
     shrink: float = 1.0
+    floor: float = 0.0
 
 
 @attrs.frozen
@@ -184,7 +186,7 @@ class _ModelRuns:
         phase = next(p for p in self._model.phases if start < p.until or p is self._model.phases[-1])
         if phase is not self._phase:
             self._phase, self._index = phase, 0
-        end = start + phase.run.sample(self._rng) * phase.shrink**self._index
+        end = start + max(phase.run.sample(self._rng) * phase.shrink**self._index, phase.floor)
         self._index += 1
         ending = phase.ending
         disruptions = self._model.disruptions
@@ -267,10 +269,10 @@ BUILTIN: dict[str, Scenario] = {
         ),
         Scenario(
             "oom-creep",
-            "a worsening leak: run k is OOM-killed (exit 137) after 20m x 0.7^k, stable at first, "
-            "then a crash loop",
+            "a worsening leak: run k is OOM-killed (exit 137) after 20m x 0.7^k (at least 5s), "
+            "stable at first, then a crash loop",
             10800.0,
-            Model((Phase(Fixed(1200.0), _OOM, shrink=0.7),)),
+            Model((Phase(Fixed(1200.0), _OOM, shrink=0.7, floor=5.0),)),
         ),
     )
 }
@@ -363,12 +365,12 @@ def _known(where: str, data: dict[str, Any], keys: tuple[str, ...], prefix: str)
 
 
 _MODEL_KEYS = ("description", "until", "phase", "disruptions")
-_PHASE_KEYS = ("run", "until", "shrink", "cause", "exit_code", "signal")
+_PHASE_KEYS = ("run", "until", "shrink", "floor", "cause", "exit_code", "signal")
 _DISRUPTION_KEYS = ("every", "cause", "exit_code", "signal")
 
 
 def _from_toml(path: Path, text: str) -> Scenario:
-    """A model: ``[[phase]]`` tables (``run``, ``until``, ``shrink``, an ending) and ``[disruptions]``."""
+    """A model: ``[[phase]]`` tables (run, until, shrink, floor and an ending) and ``[disruptions]``."""
     where = str(path)
     try:
         data = tomllib.loads(text)
@@ -411,9 +413,9 @@ def _phase(where: str, prefix: str, data: object) -> Phase:
     if isinstance(shrink, bool) or not isinstance(shrink, int | float) or not 0 < shrink <= 1:
         raise ScenarioError(f"{where}: {prefix}shrink: must be a number in (0, 1], got {shrink!r}")
     until = _duration(where, f"{prefix}until", data.get("until", "forever"))
-    return Phase(
-        _distribution(where, f"{prefix}run", data["run"]), _ending(where, data, prefix), until, shrink
-    )
+    floor = _duration(where, f"{prefix}floor", data.get("floor", 0.0))
+    run = _distribution(where, f"{prefix}run", data["run"])
+    return Phase(run, _ending(where, data, prefix), until, shrink, floor)
 
 
 def _distribution(where: str, key: str, value: object) -> Duration:
