@@ -461,8 +461,9 @@ def _compared_presets(args: argparse.Namespace) -> list[str]:
 
 def _headline(results: list[Simulation]) -> str:
     """One sentence: the worst and the best policy on this scenario."""
-    ranked = sorted(results, key=lambda result: result.summary.availability)
-    worst, best = ranked[0], ranked[-1]
+    # min and max keep the first of equals: the order the user asked for breaks ties.
+    worst = min(results, key=lambda result: result.summary.availability)
+    best = max(results, key=lambda result: result.summary.availability)
     if len(results) == 1 or worst.summary.availability == best.summary.availability:
         return f"All policies keep {best.summary.availability:.1%} availability."
 
