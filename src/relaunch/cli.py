@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TextIO
 
 from . import __version__, policyfile
@@ -63,10 +64,20 @@ class _Style:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" is the container's command (supervise). argparse cannot take a
+    # trailing command after options and positionals, so it never sees it.
+    command: list[str] = []
+    if "--" in words:
+        split = words.index("--")
+        words, command = words[:split], words[split + 1 :]
     try:
-        args = _build_parser().parse_args(argv)
+        args = _build_parser().parse_args(words)
+        if command and args.command != "supervise":
+            raise UsageError(f"{_prog(args)}: error: takes nothing after -- (see {_prog(args)} --help)")
     except UsageError as error:
         return _fail(str(error))
+    args.cmd = command
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -170,14 +181,16 @@ def _build_parser() -> argparse.ArgumentParser:
     supervise = commands.add_parser(
         "supervise",
         help="supervise one container in the foreground (Docker)",
-        description="Supervise one container through the Docker adapter, printing a line per decision. "
-        "Ctrl-C stops supervising; the container is left as it is.",
+        usage="relaunch supervise [-h] NAME --image IMAGE [--preset NAME | --policy FILE] [--set KEY=VALUE] "
+        "[--state FILE] [-- COMMAND ...]",
+        description="Supervise one container through the Docker adapter, printing a line per decision; "
+        "the container runs COMMAND (after --) or its image's default. Ctrl-C stops supervising; the "
+        "container is left as it is. Without --preset or --policy the policy is `recommended`.",
     )
     supervise.add_argument("name", metavar="NAME", help="the container's name")
     supervise.add_argument("--image", required=True, help="the image to run")
     _policy_options(supervise, required=False)
     supervise.add_argument("--state", metavar="FILE", default="relaunch-state.json", help="the state file")
-    supervise.add_argument("cmd", metavar="COMMAND", nargs=argparse.REMAINDER, help="after --")
     supervise.set_defaults(handler=_supervise)
 
     status = commands.add_parser(
@@ -528,10 +541,106 @@ def _step_json(step: Step) -> dict[str, Any]:
 
 # -- supervise and status (the Docker adapter) -----------------------------------------------------
 
+#: The supervisor id the CLI's containers and state files carry (the adapter labels containers with it).
+SUPERVISOR_ID = "relaunch"
+
+
+def _adapter(args: argparse.Namespace, module: str) -> Any:
+    """Import an adapter module, or fail with one line saying what is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name == "docker" or (error.name or "").startswith("docker."):
+            raise UsageError(
+                f"{_prog(args)}: error: needs the Docker SDK, which is not installed: "
+                "pip install 'relaunch[docker]'"
+            ) from None
+        if error.name is not None and module.startswith(error.name):
+            raise UsageError(
+                f"{_prog(args)}: error: needs the Docker adapter ({module}), "
+                "which this version of relaunch does not include"
+            ) from None
+        raise
+
 
 def _supervise(args: argparse.Namespace) -> int:
-    raise UsageError(f"{_prog(args)}: error: not implemented yet")
+    import threading
+
+    supervisor = _adapter(args, "relaunch.adapters.supervisor")
+    docker = _adapter(args, "relaunch.adapters.docker")
+    policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
+    style = _Style(sys.stdout)
+
+    def report(event: Any) -> None:
+        decision = event.decision
+        action = decision.action.value
+        line = f"{event.name}: {action}" + (f" in {span(decision.delay)}" if decision.restarts else "")
+        print(f"{style.bold(line)}: {decision.reason}", flush=True)
+
+    try:
+        runtime = docker.DockerRuntime(SUPERVISOR_ID)
+        sup = supervisor.Supervisor(runtime, args.state, on_decision=report)
+    except (OSError, ValueError, RuntimeError) as error:
+        # The SDK's errors (daemon unreachable, bad state file) are among these; say it in one line.
+        raise UsageError(f"{_prog(args)}: error: {error}") from None
+    try:
+        sup.add(args.name, docker.ContainerSpec(args.image, args.cmd or None), policy)
+        print(
+            f"supervising {args.name} ({args.image}) with {policy.name}; Ctrl-C stops supervising", flush=True
+        )
+        threading.Event().wait()  # decisions arrive on the adapter's threads until Ctrl-C
+    except KeyboardInterrupt:
+        print(f"\nstopped supervising {args.name}; the container is left as it is", flush=True)
+    finally:
+        sup.close()
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    raise UsageError(f"{_prog(args)}: error: not implemented yet")
+    store = _adapter(args, "relaunch.adapters.store")
+    try:
+        document = store.StateStore(args.state).load()
+    except ValueError as error:
+        raise UsageError(f"{_prog(args)}: error: {error}") from None
+    if document is None:
+        raise UsageError(f"{_prog(args)}: error: {args.state}: no such state file")
+    workloads = document.get("workloads")
+    if not isinstance(workloads, dict):
+        raise UsageError(f"{_prog(args)}: error: {args.state}: no workloads in this state file")
+    rows = {name: _workload_status(args, name, entry) for name, entry in sorted(workloads.items())}
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print(f"{args.state}: no workloads")
+    for name, row in rows.items():
+        restart = "" if row["restart_at"] is None else f", restart at {row['restart_at']}"
+        print(
+            f"{name}: {row['phase']}, {row['restarts']} restarts ({row['attempt']} in this streak){restart}"
+        )
+        if row["reason"]:
+            print(f"  last decision: {row['reason']}")
+    return 0
+
+
+def _workload_status(args: argparse.Namespace, name: str, entry: Any) -> dict[str, Any]:
+    """One persisted workload as a status row; its kernel State is checked by ``State.from_dict``."""
+    from .kernel import State
+
+    if not isinstance(entry, dict):
+        raise UsageError(f"{_prog(args)}: error: {args.state}: workload {name!r} is not an object")
+    state = State.from_dict(entry.get("state"))
+    restart_at = entry.get("restart_at")
+    return {
+        "phase": entry.get("phase"),
+        "restarts": state.restarts,
+        "attempt": state.attempt,
+        "given_up": state.given_up,
+        "restart_at": None
+        if restart_at is None
+        else datetime.fromtimestamp(restart_at, UTC).isoformat(timespec="seconds"),
+        "rule": entry.get("rule"),
+        "reason": entry.get("reason"),
+    }
