@@ -579,11 +579,15 @@ def _supervise(args: argparse.Namespace) -> int:
         line = f"{event.name}: {action}" + (f" in {span(decision.delay)}" if decision.restarts else "")
         print(f"{style.bold(line)}: {decision.reason}", flush=True)
 
+    sdk_errors = _adapter(args, "docker.errors")
     try:
         runtime = docker.DockerRuntime(SUPERVISOR_ID)
+    except sdk_errors.DockerException as error:
+        raise UsageError(f"{_prog(args)}: error: cannot talk to the Docker daemon: {error}") from None
+    try:
         sup = supervisor.Supervisor(runtime, args.state, on_decision=report)
-    except (OSError, ValueError, RuntimeError) as error:
-        # The SDK's errors (daemon unreachable, bad state file) are among these; say it in one line.
+    except (OSError, ValueError, RuntimeError) as error:  # an unreadable or foreign state file
+        runtime.close()
         raise UsageError(f"{_prog(args)}: error: {error}") from None
     try:
         sup.add(args.name, docker.ContainerSpec(args.image, args.cmd or None), policy)
