@@ -390,3 +390,25 @@ def test_colour_only_on_a_terminal() -> None:
     assert "\x1b[" in _on_a_terminal("compare", "--scenario", "crash-loop")
     assert "\x1b[" not in _on_a_terminal("compare", "--scenario", "crash-loop", no_color=True)
     assert "\x1b[" not in run("compare", "--scenario", "crash-loop").stdout
+
+
+# -- the README shows real output ---------------------------------------------------------------------
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _readme_block(after: str) -> str:
+    """The fenced block of README.md that starts right after the line ``after``."""
+    text = README.read_text()
+    return text.split(after + "\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_compare_output_is_a_real_run() -> None:
+    command = "$ relaunch compare --scenario daemon-flaps --presets toolhive_legacy,toolhive,recommended"
+    assert _readme_block(command) == run(*command.split()[2:]).stdout
+
+
+def test_the_readmes_demo_headline_is_what_make_demo_prints() -> None:
+    headline = run("compare", "--scenario", "daemon-flaps").stdout.splitlines()[-1]
+    assert _readme_block("Its headline:\n\n```text").strip() == headline
