@@ -92,7 +92,14 @@ def test_presets_json() -> None:
 
 def test_presets_show_prints_parameters_and_the_crash_loop_delays() -> None:
     out = run("presets", "show", "toolhive").stdout
-    assert "  max_retries = 10\n" in out
+    keywords = out.split("# its keywords, as a policy file:\n")[1].split("\n\n")[0]
+    assert tomllib.loads(keywords) == {
+        "preset": "toolhive",
+        "max_retries": 10,
+        "initial_delay": 5.0,
+        "max_backoff": 60.0,
+        "stable_run_threshold": 30.0,
+    }
     assert "budget: at most 9 restarts; when used up: give-up" in out
     assert out.endswith(
         "crash loop (exit 1 after 0.5s): 5.0s, 10.0s, 20.0s, 40.0s, 1m00s, 1m00s, 1m00s, 1m00s, 1m00s, "

@@ -330,10 +330,8 @@ def _presets_show(args: argparse.Namespace) -> int:
     style = _Style(sys.stdout)
     print(style.bold(args.name) + f": {policyfile.describe_preset(args.name)}")
     print()
-    print("parameters:" if keywords else "parameters: none")
-    for key, value in keywords.items():
-        print(f"  {key} = {value!r}")
-    print()
+    print(style.dim("# its keywords, as a policy file:"))
+    print(policyfile.dumps_toml({"preset": args.name, **keywords}))
     print(policy.describe())
     print()
     sequence = ", ".join(span(delay) for delay in delays)

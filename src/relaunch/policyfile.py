@@ -67,9 +67,17 @@ def describe_preset(name: str) -> str:
 
 
 def parameters(name: str) -> dict[str, Any]:
-    """The preset's keywords and their defaults."""
+    """The preset's keywords and their defaults, as plain data (sets become sorted lists)."""
     signature = inspect.signature(_factory(name))
-    return {p.name: p.default for p in signature.parameters.values() if p.default is not p.empty}
+    return {p.name: _plain(p.default) for p in signature.parameters.values() if p.default is not p.empty}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def preset(name: str, params: Mapping[str, Any] | None = None, where: str = "") -> Policy:
