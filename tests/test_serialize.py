@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import tomllib
+import types
 import typing
 from typing import Any
 
@@ -32,7 +33,7 @@ _FLOATS = st.one_of(st.sampled_from([0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 60.0]), st.fl
 def _values(hint: Any, depth: int) -> st.SearchStrategy[Any]:
     """Plain, mostly valid values for a field of type ``hint``; the part's validators filter the rest."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, __import__("types").UnionType):
+    if origin in (typing.Union, types.UnionType):
         (arm,) = (a for a in args if a is not type(None))
         return st.none() | _values(arm, depth)
     if origin is frozenset:

@@ -356,7 +356,7 @@ def _simulate(args: argparse.Namespace) -> int:
     scenario, until, seed = _run_options(args)
     result = simulate(_policy(args), scenario, until=until, seed=seed)
     if args.json:
-        _print_json(_simulation_json(result, timeline=True))
+        _print_json(_simulation_json(result))
         return 0
     style = _Style(sys.stdout)
     print(style.bold(f"{scenario.name} under {result.policy.name}") + f" ({_horizon(result)})")
@@ -425,10 +425,12 @@ def _compare(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(
             {
-                "scenario": {"name": scenario.name, "description": scenario.description},
+                "scenario": _scenario_json(scenario),
                 "seed": seed,
                 "until": results[0].until,
-                "policies": [_simulation_json(result, timeline=False) for result in results],
+                "policies": [
+                    {"policy": result.policy.name, "summary": _summary_json(result)} for result in results
+                ],
                 "plot": args.plot,
             }
         )
@@ -487,32 +489,35 @@ def _headline(results: list[Simulation]) -> str:
     return f"{worst.policy.name} {fate(worst)}; {best.policy.name} {fate(best)}."
 
 
-def _simulation_json(result: Simulation, *, timeline: bool) -> dict[str, Any]:
-    summary = result.summary
-    data: dict[str, Any] = {
-        "policy": result.policy.name,
-        "summary": {
-            "runs": summary.runs,
-            "restarts": summary.restarts,
-            "uptime": summary.uptime,
-            "downtime": summary.downtime,
-            "availability": summary.availability,
-            "gave_up": summary.gave_up_at is not None,
-            "gave_up_at": summary.gave_up_at,
-            "stopped_at": summary.stopped_at,
-            "longest_outage": summary.longest_outage,
-        },
+def _simulation_json(result: Simulation) -> dict[str, Any]:
+    """``simulate --json``: the scenario, the policy spelled out, every step and the summary."""
+    return {
+        "scenario": _scenario_json(result.scenario),
+        "seed": result.seed,
+        "until": result.until,
+        "policy": result.policy.to_dict(),
+        "timeline": [_step_json(step) for step in result.steps],
+        "summary": _summary_json(result),
     }
-    if timeline:
-        data = {
-            "scenario": {"name": result.scenario.name, "description": result.scenario.description},
-            "seed": result.seed,
-            "until": result.until,
-            "policy": result.policy.to_dict(),
-            "timeline": [_step_json(step) for step in result.steps],
-            "summary": data["summary"],
-        }
-    return data
+
+
+def _scenario_json(scenario: Scenario) -> dict[str, Any]:
+    return {"name": scenario.name, "description": scenario.description}
+
+
+def _summary_json(result: Simulation) -> dict[str, Any]:
+    summary = result.summary
+    return {
+        "runs": summary.runs,
+        "restarts": summary.restarts,
+        "uptime": summary.uptime,
+        "downtime": summary.downtime,
+        "availability": summary.availability,
+        "gave_up": summary.gave_up_at is not None,
+        "gave_up_at": summary.gave_up_at,
+        "stopped_at": summary.stopped_at,
+        "longest_outage": summary.longest_outage,
+    }
 
 
 def _step_json(step: Step) -> dict[str, Any]:
