@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from relaunch import Policy, PolicyError, presets
 from relaunch import strategies as rst
-from relaunch.kernel import Backoff, Budget, Exponential, Jitter, Stability
+from relaunch.kernel import Backoff, Exponential, Stability
 from relaunch.kernel.serialize import kinds
 from relaunch.policyfile import dumps_toml, preset, preset_names
 
@@ -52,7 +52,7 @@ def _values(hint: Any, depth: int) -> st.SearchStrategy[Any]:
         return st.sampled_from(list(hint.__members__.values()))
     if depth > 3:
         return st.nothing()
-    if isinstance(hint, type) and hint in (Backoff, Budget, Jitter):
+    if isinstance(hint, type) and not attrs.has(hint):  # a part's base: any of its kinds
         return st.one_of([_instances(cls, depth + 1) for cls in kinds(hint).values()])
     return _instances(hint, depth + 1)
 
