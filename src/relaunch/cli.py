@@ -14,14 +14,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
-from . import __version__, policyfile
+from . import __version__, policyfile, report
 from .kernel import Action, Outcome, Policy, RelaunchError
-from .scenarios import BUILTIN, Ending, Scenario, ScenarioError
+from .report import Style
+from .scenarios import BUILTIN, Scenario, ScenarioError
 from .scenarios import load as load_scenario
-from .simulate import Simulation, Step, simulate
-from .units import clock, parse_duration, span
+from .simulate import simulate
+from .units import parse_duration, span
 
 __all__ = ["main"]
 
@@ -38,28 +39,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse prints the whole usage block; one line, pointing at --help, reads better in a log.
         raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
-
-
-class _Style:
-    """ANSI colour, on only for a terminal that has not asked for none (https://no-color.org)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.enabled = stream.isatty() and not os.environ.get("NO_COLOR")
-
-    def _wrap(self, code: str, text: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.enabled else text
-
-    def bold(self, text: str) -> str:
-        return self._wrap("1", text)
-
-    def good(self, text: str) -> str:
-        return self._wrap("32", text)
-
-    def bad(self, text: str) -> str:
-        return self._wrap("31", text)
-
-    def dim(self, text: str) -> str:
-        return self._wrap("2", text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,7 +252,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(policy.to_dict())
         return 0
-    style = _Style(sys.stdout)
+    style = Style(sys.stdout)
     print(style.good(f"{args.file}: ok") + f", resolves to {policy.name!r}:")
     print(_indent(policy.describe()))
     print()
@@ -327,7 +306,7 @@ def _presets_show(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    style = _Style(sys.stdout)
+    style = Style(sys.stdout)
     print(style.bold(args.name) + f": {policyfile.describe_preset(args.name)}")
     print()
     print(style.dim("# its keywords, as a policy file:"))
@@ -356,56 +335,10 @@ def _simulate(args: argparse.Namespace) -> int:
     scenario, until, seed = _run_options(args)
     result = simulate(_policy(args), scenario, until=until, seed=seed)
     if args.json:
-        _print_json(_simulation_json(result))
-        return 0
-    style = _Style(sys.stdout)
-    print(style.bold(f"{scenario.name} under {result.policy.name}") + f" ({_horizon(result)})")
-    print(style.dim(scenario.description))
-    print()
-    header = f"{'run':>5}  {'start':>10}  {'duration':>9}  {'ended':<12} {'decision':<8} {'delay':>7}  reason"
-    print(style.bold(header))
-    for step in result.steps:
-        if step.decision is None:
-            row = (
-                f"{step.run:>5}  {clock(step.started_at):>10}  {span(step.duration):>9}  "
-                f"{'(running)':<12} {'':<8} {'':>7}  still running at the horizon"
-            )
-        else:
-            decision = step.decision
-            action, delay = decision.action.value, span(decision.delay)
-            if not decision.restarts:
-                action, delay = style.bad(f"{action:<8}"), "-"
-            row = (
-                f"{step.run:>5}  {clock(step.started_at):>10}  {span(step.duration):>9}  "
-                f"{_ending(step.ending):<12} {action:<8} {delay:>7}  {decision.reason}"
-            )
-        print(row)
-    print()
-    print(style.bold("summary"))
-    summary = result.summary
-    print(
-        f"  runs {summary.runs}, restarts {summary.restarts}, uptime {span(summary.uptime)}, "
-        f"downtime {span(summary.downtime)}, availability {summary.availability:.1%}"
-    )
-    print(f"  longest outage {span(summary.longest_outage)}; {_ends(result, style)}")
+        _print_json(report.simulation_json(result))
+    else:
+        print(report.timeline(result, Style(sys.stdout)))
     return 0
-
-
-def _ending(ending: Ending | None) -> str:
-    return "" if ending is None else ending.describe()
-
-
-def _horizon(result: Simulation) -> str:
-    return f"{span(result.until)} of virtual time, seed {result.seed}"
-
-
-def _ends(result: Simulation, style: _Style) -> str:
-    summary = result.summary
-    if summary.gave_up_at is not None:
-        return style.bad(f"gave up at {clock(summary.gave_up_at)}")
-    if summary.stopped_at is not None:
-        return f"stopped at {clock(summary.stopped_at)} (nothing to restart)"
-    return style.good("never gave up")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -423,38 +356,10 @@ def _compare(args: argparse.Namespace) -> int:
         except PlotError as error:
             raise UsageError(f"{_prog(args)}: error: {error}") from None
     if args.json:
-        _print_json(
-            {
-                "scenario": _scenario_json(scenario),
-                "seed": seed,
-                "until": results[0].until,
-                "policies": [
-                    {"policy": result.policy.name, "summary": _summary_json(result)} for result in results
-                ],
-                "plot": args.plot,
-            }
-        )
+        _print_json({**report.comparison_json(results), "plot": args.plot})
         return 0
-    style = _Style(sys.stdout)
-    print(style.bold(scenario.name) + f": {scenario.description}")
-    print(style.dim(_horizon(results[0])))
-    print()
-    width = max(len("policy"), *(len(result.policy.name) for result in results))
-    columns = f"{'availability':>12}  {'restarts':>8}  {'gave up':>10}  {'longest outage':>14}"
-    print(style.bold(f"{'policy':<{width}}  {columns}"))
-    for result in results:
-        summary = result.summary
-        gave_up = "never" if summary.gave_up_at is None else clock(summary.gave_up_at)
-        if summary.stopped_at is not None:
-            gave_up = "stopped"
-        availability = f"{summary.availability:>12.1%}"
-        print(
-            f"{result.policy.name:<{width}}  "
-            f"{style.bad(availability) if summary.gave_up_at is not None else availability}  "
-            f"{summary.restarts:>8}  {gave_up:>10}  {span(summary.longest_outage):>14}"
-        )
-    print()
-    print(_headline(results))
+    style = Style(sys.stdout)
+    print(report.comparison(results, style))
     if args.plot:
         print(style.dim(f"plot written to {args.plot}"))
     return 0
@@ -470,76 +375,6 @@ def _compared_presets(args: argparse.Namespace) -> list[str]:
     for name in names:
         policyfile.preset(name)  # fails early, naming the known presets
     return names
-
-
-def _headline(results: list[Simulation]) -> str:
-    """One sentence: the worst and the best policy on this scenario."""
-    # min and max keep the first of equals: the order the user asked for breaks ties.
-    worst = min(results, key=lambda result: result.summary.availability)
-    best = max(results, key=lambda result: result.summary.availability)
-    if len(results) == 1 or worst.summary.availability == best.summary.availability:
-        return f"All policies keep {best.summary.availability:.1%} availability."
-
-    def fate(result: Simulation) -> str:
-        summary = result.summary
-        if summary.gave_up_at is not None:
-            return f"gives up after {span(summary.gave_up_at)} ({summary.availability:.1%} available)"
-        return f"keeps {summary.availability:.1%} availability"
-
-    return f"{worst.policy.name} {fate(worst)}; {best.policy.name} {fate(best)}."
-
-
-def _simulation_json(result: Simulation) -> dict[str, Any]:
-    """``simulate --json``: the scenario, the policy spelled out, every step and the summary."""
-    return {
-        "scenario": _scenario_json(result.scenario),
-        "seed": result.seed,
-        "until": result.until,
-        "policy": result.policy.to_dict(),
-        "timeline": [_step_json(step) for step in result.steps],
-        "summary": _summary_json(result),
-    }
-
-
-def _scenario_json(scenario: Scenario) -> dict[str, Any]:
-    return {"name": scenario.name, "description": scenario.description}
-
-
-def _summary_json(result: Simulation) -> dict[str, Any]:
-    summary = result.summary
-    return {
-        "runs": summary.runs,
-        "restarts": summary.restarts,
-        "uptime": summary.uptime,
-        "downtime": summary.downtime,
-        "availability": summary.availability,
-        "gave_up": summary.gave_up_at is not None,
-        "gave_up_at": summary.gave_up_at,
-        "stopped_at": summary.stopped_at,
-        "longest_outage": summary.longest_outage,
-    }
-
-
-def _step_json(step: Step) -> dict[str, Any]:
-    decision = step.decision
-    return {
-        "run": step.run,
-        "started_at": step.started_at,
-        "ended_at": step.ended_at,
-        "duration": step.duration,
-        "ending": None
-        if step.ending is None
-        else {
-            "cause": step.ending.cause.value,
-            "exit_code": step.ending.exit_code,
-            "signal": step.ending.signal,
-        },
-        "action": None if decision is None else decision.action.value,
-        "delay": None if decision is None else decision.delay,
-        "attempt": None if decision is None else decision.attempt,
-        "rule": None if decision is None else decision.rule.value,
-        "reason": None if decision is None else decision.reason,
-    }
 
 
 # -- supervise and status (the Docker adapter) -----------------------------------------------------
@@ -574,7 +409,7 @@ def _supervise(args: argparse.Namespace) -> int:
     supervisor = _adapter(args, "relaunch.adapters.supervisor")
     docker = _adapter(args, "relaunch.adapters.docker")
     policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
-    style = _Style(sys.stdout)
+    style = Style(sys.stdout)
 
     def report(event: Any) -> None:
         decision = event.decision
