@@ -405,6 +405,8 @@ def test_container_spec_refuses_options_the_adapter_owns() -> None:
         ContainerSpec("img", None, {"auto_remove": True})
     with pytest.raises(ValueError, match="restart_policy"):
         ContainerSpec("img", None, {"restart_policy": {"Name": "always"}})
+    with pytest.raises(ValueError, match="stop_timeout"):
+        ContainerSpec("img", None, {"stop_timeout": 4})
 
 
 def test_readme_docker_example_runs(

@@ -8,12 +8,15 @@ Facts this module relies on, measured on Debian's Docker 20.10.24 (``scripts/doc
 - ``docker stop``: events ``kill`` (signal 15), [``kill`` (9) after the timeout], ``die``, ``stop``.
   ``docker kill``: ``kill``, ``die``. ``docker rm -f``: ``kill``, ``die``, ``destroy``, and by the
   time ``die`` is read the container may already be gone (inspect gives 404).
-- A daemon SIGTERM gives exactly the events of an operator stop (``kill`` 15, ``die``, ``stop``);
-  the events stream then simply ends, without raising: 1.0 s after the ``stop`` event (3 of 3
-  runs), or within 30 ms, before the ``die`` was even delivered, for a container killed 20 ms
-  after its start. So a death that follows a ``kill`` is held for ``stop_grace`` seconds and is
-  ``LOST`` if contact is lost meanwhile, and so is the death of a container whose ``kill`` we saw
-  less than ``stop_grace`` before the stream ended.
+- A daemon SIGTERM gives exactly the events of an operator stop (``kill`` 15, ``die``, ``stop``)
+  and the open events stream then simply ends, without raising: 1.0 s after the last ``stop``
+  (3 of 3 runs), 11 s after the signal when a container ignores SIGTERM until its 10 s stop
+  timeout, or, in some runs, within 30 ms of the signal, before the ``die`` was delivered.
+  But the daemon closes its API socket at once: a new connection (a ping) is refused within
+  1 ms of the signal. So the watchdog's failed ping opens an outage at the start
+  of a shutdown; a death that follows a ``kill`` is held for ``stop_grace`` seconds (longer than
+  a ping interval) and is ``LOST`` if contact is lost meanwhile, and so is the death of a
+  container whose ``kill`` we saw less than ``stop_grace`` before contact was lost.
 - A daemon SIGKILL ends the stream at once (about 4 ms) and leaves the container running under
   its shim; the restarted daemon (without ``--live-restore``) then kills it while restoring,
   before its API answers, and logs ``kill`` 15, ``die``, ``stop`` in its new event log. Deaths
@@ -42,9 +45,8 @@ Facts this module relies on, measured on Debian's Docker 20.10.24 (``scripts/doc
 
 Limits, known and accepted:
 
-- A daemon shutdown that takes longer than ``stop_grace`` after a container's death (other
-  containers ignoring SIGTERM until the daemon's stop timeout) makes that death ``STOPPED``;
-  raise ``stop_grace`` where containers ignore SIGTERM.
+- An operator's ``docker stop`` less than ``stop_grace`` before the daemon goes away is taken
+  for part of the outage: ``LOST``, so restarted.
 - Deaths that happened while no supervisor ran are classified from the replayed event log
   (after a ``kill``: ``STOPPED``; else ``EXITED``). If the daemon also restarted meanwhile, its
   restore kill looks like an operator's: ``STOPPED`` rather than ``LOST``.
@@ -66,6 +68,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
+from docker.models.containers import RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS
 from docker.types.daemon import CancellableStream
 
 from relaunch import Cause
@@ -104,6 +107,9 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 # (measured), and the SDK's own base class for the rest.
 _UNREACHABLE = (requests.exceptions.RequestException, docker.errors.DockerException)
 
+# What containers.create() accepts (the SDK's own lists of its keyword arguments).
+_CREATE_OPTIONS = frozenset(RUN_CREATE_KWARGS) | frozenset(RUN_HOST_CONFIG_KWARGS)
+
 # create() arguments the adapter owns: a user value would break supervision.
 _RESERVED = frozenset({"name", "restart_policy", "auto_remove", "detach", "image", "command"})
 
@@ -130,6 +136,10 @@ class ContainerSpec:
         reserved = sorted(_RESERVED & set(self.options))
         if reserved:
             raise ValueError(f"ContainerSpec.options: {', '.join(reserved)} are set by the adapter")
+        # Fail here, not at every restart: create() rejects unknown options with a TypeError.
+        unknown = sorted(set(self.options) - _CREATE_OPTIONS)
+        if unknown:
+            raise ValueError(f"ContainerSpec.options: not create() options: {', '.join(unknown)}")
 
 
 def container_name(supervisor_id: str, workload: str) -> str:
@@ -195,6 +205,9 @@ class DockerRuntime:
     ) -> None:
         if not _NAME.match(supervisor_id):
             raise ValueError(f"supervisor_id: must match {_NAME.pattern}, got {supervisor_id!r}")
+        if stop_grace <= ping_interval:
+            # The failed ping is what tells a daemon shutdown from an operator's stop.
+            raise ValueError(f"stop_grace ({stop_grace}) must exceed ping_interval ({ping_interval})")
         self._id = supervisor_id
         self._stop_grace = stop_grace
         self._ping_interval = ping_interval
