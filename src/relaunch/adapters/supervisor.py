@@ -452,18 +452,31 @@ class Supervisor:
             self._flush_hooks()
 
     def _flush_hooks(self) -> None:
-        # One deliverer at a time keeps decision order; re-entrant so a hook may decide again.
-        with self._hook_lock:
-            while True:
-                with self._lock:
-                    if not self._outbox:
-                        return
-                    event = self._outbox.popleft()
-                assert self._hook is not None
-                try:
-                    self._hook(event)
-                except Exception:  # a user hook must not kill a supervisor thread; logged with traceback
-                    logger.exception("%s: decision hook failed", event.name, extra={"workload": event.name})
+        # One deliverer at a time keeps decision order. Others never wait for it (a hook that
+        # waits on a thread that decides would deadlock): the deliverer drains the queue and
+        # looks again after letting go, so no event is left behind. Re-entrant: a hook may decide.
+        while True:
+            if not self._hook_lock.acquire(blocking=False):
+                return
+            try:
+                self._deliver()
+            finally:
+                self._hook_lock.release()
+            with self._lock:
+                if not self._outbox:
+                    return
+
+    def _deliver(self) -> None:
+        while True:
+            with self._lock:
+                if not self._outbox:
+                    return
+                event = self._outbox.popleft()
+            assert self._hook is not None
+            try:
+                self._hook(event)
+            except Exception:  # a user hook must not kill a supervisor thread; logged with traceback
+                logger.exception("%s: decision hook failed", event.name, extra={"workload": event.name})
 
     def _get(self, name: str) -> _Workload:
         try:
