@@ -27,7 +27,7 @@ from .jitter import (
     ProportionalJitter,
 )
 from .outcome import Cause, Outcome
-from .policy import RESTARTS, Exhausted, Policy, Reset, Stability, StartFailed
+from .policy import RESTARTS, Exhausted, Lost, Policy, Reset, Stability, StartFailed
 from .state import State
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "ImmediateFirst",
     "Jitter",
     "Linear",
+    "Lost",
     "Mode",
     "NoJitter",
     "Outcome",

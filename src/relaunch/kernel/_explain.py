@@ -65,6 +65,8 @@ def explain(policy: Policy, decision: Decision) -> str:
     if rule is Rule.BACKOFF or rule is Rule.FORCED:
         forced = "forced restart: " if rule is Rule.FORCED else ""
         return f"{run}; {forced}retry {budget.phrase(state.budget, decision.attempt)} in {delay}"
+    if rule is Rule.LOST and decision.action is Action.RESET:
+        return f"{run}; restart now with a fresh state: backoff and budget start over"
     if rule is Rule.LOST:
         spends = (
             f"retry {budget.phrase(state.budget, decision.attempt)}"
@@ -91,6 +93,8 @@ def explain(policy: Policy, decision: Decision) -> str:
 
 def describe(policy: Policy) -> str:
     """A few lines saying what ``policy`` does."""
+    from .policy import Lost  # policy.py imports this module lazily; import back the same way
+
     lines = [
         f"{policy.name}: restart mode {policy.mode.value}",
         f"backoff: {policy.backoff.describe()}, {policy.jitter.describe()}",
@@ -98,7 +102,15 @@ def describe(policy: Policy) -> str:
         "stability: "
         + ("none (runs never count as stable)" if policy.stability is None else policy.stability.describe()),
         "lost workloads: "
-        + ("spend the budget" if policy.count_lost else "restarted without spending the budget"),
+        + (
+            "restarted at once with a fresh backoff and budget"
+            if policy.lost is Lost.FRESH
+            else "spend the budget"
+            if policy.count_lost
+            else "restarted without spending the budget"
+        ),
         f"failed starts: {policy.start_failed.value}",
     ]
+    if policy.restart_unstable:
+        lines.append("a run that is not stable is restarted whatever its exit")
     return "\n".join(lines)

@@ -55,6 +55,15 @@ class Budget:
         """The earliest time >= ``restart_at`` at which ``admit`` accepts, or ``math.inf``."""
         return math.inf
 
+    def admit_waited(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        """The budget state after a refused restart waited until ``restart_at`` (``Exhausted.WAIT``).
+
+        ``restart_at`` comes from ``earliest``. By default the waited restart is admitted as any
+        other; a budget that counts failures rather than restarts (``TumblingWindow``) admits it
+        without counting the failure a second time.
+        """
+        return self.admit(used, failed_at, restart_at)
+
     def reset(self, used: BudgetState, at: float) -> BudgetState:
         """The budget state after a stable run that ended at ``at`` resets the budget."""
         raise NotImplementedError
