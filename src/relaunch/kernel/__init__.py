@@ -6,6 +6,7 @@ dependency is attrs.
 
 from .backoff import (
     Backoff,
+    Compounded,
     Constant,
     Exponential,
     Fibonacci,
@@ -14,7 +15,16 @@ from .backoff import (
     Linear,
     Table,
 )
-from .budget import Budget, BudgetState, CountBudget, FixedWindow, SlidingWindow, Unlimited
+from .budget import (
+    Budget,
+    BudgetState,
+    CountBudget,
+    FixedWindow,
+    SlidingWindow,
+    TumblingWindow,
+    Unlimited,
+    UnstableRuns,
+)
 from .decision import Action, Decision, Rule
 from .errors import OutcomeError, PolicyError, RelaunchError, StateError
 from .exits import DAEMON_CLEAN_SIGNALS, ExitClass, ExitRules, Mode
@@ -38,6 +48,7 @@ __all__ = [
     "Budget",
     "BudgetState",
     "Cause",
+    "Compounded",
     "Constant",
     "CountBudget",
     "Decision",
@@ -71,5 +82,7 @@ __all__ = [
     "State",
     "StateError",
     "Table",
+    "TumblingWindow",
     "Unlimited",
+    "UnstableRuns",
 ]

@@ -206,6 +206,11 @@ class Policy:
             raise PolicyError("Policy.count_lost: True has no effect with lost=Lost.FRESH (a fresh budget)")
         if not isinstance(self.restart_unstable, bool):
             raise PolicyError(f"Policy.restart_unstable: must be a bool, got {self.restart_unstable!r}")
+        if self.budget.tracks_runs and not (self.count_lost or self.lost is Lost.FRESH):
+            raise PolicyError(
+                f"Policy.lost: {self.budget.describe()!r} must see every restart: "
+                "use count_lost=True or lost=Lost.FRESH"
+            )
         if self.restart_unstable and self.stability is None:
             raise PolicyError("Policy.restart_unstable: True needs a stability threshold, got stability=None")
         if not isinstance(self.name, str):
