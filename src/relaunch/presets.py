@@ -285,9 +285,10 @@ def kubernetes(
 
     **OOM** is exit 137 with reason OOMKilled, restarted like any crash. **START_FAILED** (a
     StartError leaves an Exited container record) backs off like a crash and never gives up
-    (``Never``: nothing restarts). **LOST** restarts at once with a fresh curve (``Lost.FRESH``):
-    the backoff lives in the kubelet's memory, so a kubelet restart forgets it, and a lost node's
-    pod is replaced by a new pod with a new curve.
+    (``Never``: nothing restarts). **LOST** restarts at once on a fresh curve, as after a reset
+    (``Lost.STABLE``): the backoff lives in the kubelet's memory, so a kubelet restart forgets it,
+    and the restart it then makes is the curve's immediate first step (the next crash waits
+    ``initial``); a lost node's pod is replaced by a new pod with a new curve.
 
     Deviations: the kubelet restarts at its next pod sync once the backoff has passed, so real
     delays are slightly longer. ``CreateContainerConfigError`` (no container is ever created) is
@@ -320,7 +321,7 @@ def _kubernetes(name: str, restart_policy: str, initial: float, maximum: float, 
         # restart_delay=None: the restart after a reset takes step 1 of the curve, which is the
         # immediate one, and the next crash waits ``initial``, as Next() re-creating the entry.
         stability=Stability(after=reset_after, strict=True, resets=Reset.DELAY, restart_delay=None),
-        lost=Lost.FRESH,
+        lost=Lost.STABLE,
         start_failed=_start_failed(mode, ExitClass.EXIT_CODE),
         name=name,
     )

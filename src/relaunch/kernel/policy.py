@@ -101,9 +101,13 @@ class Lost(enum.Enum):
     #: their own memory do when they (or their host) come back: Docker's restore at daemon start,
     #: the kubelet after its own restart, supervisord, PM2's ``resurrect``, systemd after a reboot.
     FRESH = "fresh"
+    #: Restart as after a stable run: reset what the policy's stability resets and wait what it
+    #: waits. The kubelet after its own restart: its backoff is gone, so the restart is the
+    #: first (immediate) step of a fresh curve, and the next crash waits the initial delay.
+    STABLE = "stable"
 
 
-_FRESH = Lost.FRESH
+_FRESH, _LOST_BACKOFF = Lost.FRESH, Lost.BACKOFF
 
 
 @attrs.frozen(slots=True, cache_hash=True)
@@ -211,6 +215,8 @@ class Policy:
                 f"Policy.lost: {self.budget.describe()!r} must see every restart: "
                 "use count_lost=True or lost=Lost.FRESH"
             )
+        if self.lost is Lost.STABLE and self.stability is None:
+            raise PolicyError("Policy.lost: Lost.STABLE needs a stability threshold, got stability=None")
         if self.restart_unstable and self.stability is None:
             raise PolicyError("Policy.restart_unstable: True needs a stability threshold, got stability=None")
         if not isinstance(self.name, str):
@@ -306,9 +312,11 @@ class Policy:
         elif cause is _LOST:
             if self.mode is _NEVER:
                 return self._stop(state, outcome, Rule.MODE)
-            if self.lost is _FRESH:
-                return self._fresh(state, outcome)
             counted = self.count_lost
+            if self.lost is not _LOST_BACKOFF:
+                if self.lost is _FRESH:
+                    return self._fresh(state, outcome)
+                return self._after_stable_run(state, outcome, counted, _LOST_RULE)
             rule = _LOST_RULE
         elif cause is _START_FAILED:
             if self.start_failed is _GIVE_UP_ON_START:
@@ -342,7 +350,9 @@ class Policy:
         next_state = _new(State, (seed, attempt, step, restarts + 1, used, delay, ended, None))
         return _new(Decision, (_RETRY, delay, attempt, next_state, rule, outcome, self))
 
-    def _after_stable_run(self, state: State, outcome: Outcome, counted: bool) -> Decision:
+    def _after_stable_run(
+        self, state: State, outcome: Outcome, counted: bool, rule: Rule = Rule.STABLE_RESET
+    ) -> Decision:
         stability = self.stability
         assert stability is not None  # only called when a run was stable
         seed, _attempt, step, restarts, used, previous, _last_at, _given_up = state
@@ -366,7 +376,7 @@ class Policy:
                 return self._exhausted(state, outcome, delay)
             used = admitted
         next_state = make_state(seed, 0, step, restarts + 1, used, delay, ended, None)
-        return _decision(Action.RESET, delay, 0, next_state, Rule.STABLE_RESET, outcome, self)
+        return _decision(Action.RESET, delay, 0, next_state, rule, outcome, self)
 
     def _exhausted(self, state: State, outcome: Outcome, delay: float) -> Decision:
         """The budget refused a restart after ``delay``: give up, or wait for the window."""
