@@ -7,14 +7,24 @@ files (``scripts/crash_loop_table.py`` does, and ``tests/test_readme_table.py`` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from . import presets
-from .kernel import Action, Decision, NoJitter, Outcome, Policy, Reset
+from .kernel import Action, Cause, Decision, NoJitter, Outcome, Policy, Reset
 
-__all__ = ["END_MARKER", "ROWS", "START_MARKER", "crash_loop", "crash_loop_table", "embed"]
+__all__ = [
+    "END_MARKER",
+    "ROWS",
+    "START_MARKER",
+    "Run",
+    "crash_loop",
+    "crash_loop_table",
+    "embed",
+    "replay",
+]
 
 START_MARKER = "<!-- crash-loop-table:start -->"
 END_MARKER = "<!-- crash-loop-table:end -->"
@@ -50,27 +60,46 @@ CRASHES = 1000
 SHOWN = 8
 
 
+@attrs.frozen(slots=True)
+class Run:
+    """One run of a failure pattern: an :class:`~relaunch.kernel.Outcome` without its times."""
+
+    duration: float
+    exit_code: int | None = None
+    signal: int | None = None
+    cause: Cause = Cause.EXITED
+
+
+def replay(policy: Policy, runs: Iterable[Run], *, seed: int = 0) -> tuple[Decision, ...]:
+    """The decisions of ``policy`` for ``runs`` played back to back.
+
+    The first run starts at 0; each later one starts at the end of the one before plus the
+    decision's delay, as a supervisor following the decisions would start it. Stops at the first
+    decision that does not restart.
+    """
+    state = policy.start(at=0.0, seed=seed)
+    started = 0.0
+    decisions = []
+    for run in runs:
+        ended = started + run.duration
+        outcome = Outcome(started, ended, exit_code=run.exit_code, signal=run.signal, cause=run.cause)
+        decision = policy.decide(state, outcome)
+        decisions.append(decision)
+        if not decision.restarts:
+            break
+        state = decision.state
+        started = ended + decision.delay
+    return tuple(decisions)
+
+
 def crash_loop(
     policy: Policy, *, run: float = RUN, exit_code: int = 1, crashes: int = CRASHES, seed: int = 0
 ) -> tuple[Decision, ...]:
     """The decisions for a workload that exits with ``exit_code`` after ``run`` seconds, every time.
 
-    The first run starts at 0; each restart starts at the end of the last run plus the decision's
-    delay. Stops at the first decision that does not restart, or after ``crashes`` crashes.
+    As :func:`replay` with ``crashes`` such runs.
     """
-    state = policy.start(at=0.0, seed=seed)
-    started = 0.0
-    decisions = []
-    for _ in range(crashes):
-        decision = policy.decide(
-            state, Outcome(started_at=started, ended_at=started + run, exit_code=exit_code)
-        )
-        decisions.append(decision)
-        if not decision.restarts:
-            break
-        state = decision.state
-        started += run + decision.delay
-    return tuple(decisions)
+    return replay(policy, [Run(run, exit_code=exit_code)] * crashes, seed=seed)
 
 
 def _seconds(value: float) -> str:
