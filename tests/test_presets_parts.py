@@ -72,6 +72,9 @@ def test_compounded_ceiling_bounds_growth_not_the_first_delay() -> None:
         ({"initial": 1.0, "factor": 0.5}, r"Compounded\.factor.*0\.5"),
         ({"initial": 1.0, "grid": 0.0}, r"Compounded\.grid.*0"),
         ({"initial": 1.0, "ceiling": float("nan")}, r"Compounded\.ceiling.*nan"),
+        # Too fine a grid for exact whole units (cli's generic fuzzer found the overflow).
+        ({"initial": 1.0, "grid": 5e-324}, r"Compounded\.grid.*5e-324"),
+        ({"initial": 0.0, "ceiling": 1e300, "grid": 1e-300}, r"Compounded\.grid"),
         # A factor barely above 1 climbs one grid unit per step: refused rather than tabled.
         ({"initial": 10_000.0, "factor": 1.0000001, "ceiling": 100_000.0}, r"Compounded\.factor"),
     ],

@@ -211,6 +211,12 @@ def _compounded_table(initial: float, factor: float, ceiling: float, grid: float
     # Work in whole grid units, as PM2 works in whole milliseconds, and divide at the end: 337 / 1000
     # is the float nearest 0.337, while 337 * 0.001 is not.
     per_second = 1.0 / grid
+    # Whole units are exact floats only up to 2**53; a finer grid could not be floored exactly
+    # (and 1 / a subnormal grid is infinite).
+    if not max(initial, ceiling) * per_second <= 2.0**53:
+        raise PolicyError(
+            f"Compounded.grid: must leave at most 2**53 steps below {max(initial, ceiling):g}s, got {grid!r}"
+        )
     if abs(per_second - round(per_second)) <= 1e-9 * per_second:
         per_second = float(round(per_second))
     ceiling_units = ceiling * per_second
