@@ -7,6 +7,7 @@ Every expectation is derived from the source cited in the preset's docstring (se
 
 from __future__ import annotations
 
+import inspect
 import signal
 from typing import Any
 
@@ -715,3 +716,31 @@ def test_every_system_preset_documents_its_source_deviations_and_causes(name: st
 @pytest.mark.parametrize("name", presets.names())
 def test_every_preset_restarts_nothing_after_an_operator_stop(name: str) -> None:
     assert first(presets.get(name), stopped()).rule is Rule.OPERATOR_STOP
+
+
+#: Issue 3's signatures, verbatim: names, order and defaults.
+ISSUE_SIGNATURES = {
+    "docker": "(policy='on-failure', max_retries=0)",
+    "kubernetes": "(restart_policy='Always', initial=10.0, max=300.0, reset_after=600.0)",
+    "kubernetes_reduced": "()",
+    "systemd": (
+        "(restart='on-failure', restart_sec=0.1, restart_steps=0, restart_max_delay_sec=None, "
+        "start_limit_interval_sec=10.0, start_limit_burst=5, success_exit_status=(), "
+        "restart_prevent_exit_status=(), restart_force_exit_status=())"
+    ),
+    "supervisord": "(startsecs=1.0, startretries=3, autorestart='unexpected', exitcodes=(0,))",
+    "otp": "(intensity=1, period=5.0, restart='permanent')",
+    "elixir": "(max_restarts=3, max_seconds=5.0, restart='permanent')",
+    "pm2": (
+        "(autorestart=True, min_uptime=1.0, max_restarts=16, restart_delay=0.0, "
+        "exp_backoff_restart_delay=None, stop_exit_codes=())"
+    ),
+    "nomad": "(attempts=2, interval=1800.0, delay=15.0, mode='fail', job_type='service')",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_SIGNATURES))
+def test_signatures_are_the_issues(name: str) -> None:
+    parameters = inspect.signature(getattr(presets, name)).parameters.values()
+    shown = ", ".join(f"{p.name}={p.default!r}" for p in parameters)
+    assert f"({shown})" == ISSUE_SIGNATURES[name]
