@@ -264,7 +264,8 @@ def kubernetes(
 ) -> Policy:
     """The kubelet's CrashLoopBackOff for a pod's ``restartPolicy``.
 
-    System: Kubernetes 1.3x kubelet (the logic is the same in every version read). Source:
+    System: a recent kubelet (the file read has the KEP-4603 and ``ContainerRestartRules`` feature
+    gates; the logic below is the same in every version compared). Source:
     kubernetes/client-go ``32ce75a7d6bc`` ``util/flowcontrol/backoff.go`` (``Backoff.Next``,
     ``IsInBackOffSince``); kubernetes/kubernetes ``pkg/kubelet/kubelet.go``
     (``newCrashLoopBackOff``, the ``HasExpiredFunc`` set in ``NewMainKubelet``),
@@ -524,7 +525,7 @@ def otp(intensity: int = 1, period: float = 5.0, restart: str = "permanent") -> 
 def elixir(max_restarts: int = 3, max_seconds: float = 5.0, restart: str = "permanent") -> Policy:
     """An Elixir ``Supervisor`` (or ``DynamicSupervisor``): OTP's rules with Elixir's defaults.
 
-    System: Elixir 1.19 (elixir-lang/elixir ``63a7a054ceb2``). Source:
+    System: Elixir's main branch of 2026-08 (elixir-lang/elixir ``63a7a054ceb2``). Source:
     ``lib/elixir/lib/supervisor.ex`` (``Supervisor.init/2``: ``max_restarts`` 3, ``max_seconds``
     5, handed to ``:supervisor`` as intensity and period), ``lib/elixir/lib/dynamic_supervisor.ex``
     (its own copy of the same inclusive window). Everything else, OOM, LOST, START_FAILED and the
