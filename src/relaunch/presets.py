@@ -467,6 +467,8 @@ def supervisord(
     ``startsecs`` reached RUNNING. The preset follows the source.
 
     Deviations from supervisord: ``startsecs`` may be fractional (supervisord parses an integer).
+    A run of zero length is a failed start here; ``finish`` only tests ``too_quickly`` when
+    ``now > laststart`` and otherwise assumes the process did not exit too quickly.
     supervisord spawns from its main loop, which wakes about once a second, so real delays can be
     up to a second longer than 1, 2, 3 s. With ``autorestart=false`` a LOST program would still
     be started by ``autostart`` when supervisord comes back; the preset leaves it down.
