@@ -106,7 +106,7 @@ def test_count_budget_gives_up_at_exactly_failure_n_plus_1(data: st.DataObject, 
     assert actions == [Action.RETRY] * budget + [Action.GIVE_UP]
 
 
-def _restart_times(policy: Policy, runs: list[rst.RunSpec], seed: int) -> list[float]:
+def _restart_times(policy: Policy, runs: list[rst.Run], seed: int) -> list[float]:
     times = []
     for decision in rst.drive(policy, policy.start(at=0.0, seed=seed), runs):
         if decision.restarts:
@@ -218,7 +218,7 @@ def test_lost_never_exhausts_a_cause_aware_policy(data: st.DataObject) -> None:
     policy, state = data.draw(reachable(rst.policies().filter(lambda p: not p.count_lost)))
     assume(not state.given_up)
     runs = data.draw(
-        st.lists(rst.run_specs().map(lambda r: rst.RunSpec(r.duration, Cause.LOST, None, None)), max_size=40)
+        st.lists(rst.run_specs().map(lambda r: rst.Run(r.duration, cause=Cause.LOST)), max_size=40)
     )
     for decision in rst.drive(policy, state, runs, at=state.last_at):
         assert decision.action is not Action.GIVE_UP

@@ -13,7 +13,8 @@ from typing import Any
 import attrs
 
 from . import presets
-from .kernel import Action, Cause, Decision, NoJitter, Outcome, Policy, Reset
+from .kernel import Action, Decision, NoJitter, Policy, Reset
+from .runs import Run, drive
 
 __all__ = [
     "END_MARKER",
@@ -60,16 +61,6 @@ CRASHES = 1000
 SHOWN = 8
 
 
-@attrs.frozen(slots=True)
-class Run:
-    """One run of a failure pattern: an :class:`~relaunch.kernel.Outcome` without its times."""
-
-    duration: float
-    exit_code: int | None = None
-    signal: int | None = None
-    cause: Cause = Cause.EXITED
-
-
 def replay(policy: Policy, runs: Iterable[Run], *, seed: int = 0) -> tuple[Decision, ...]:
     """The decisions of ``policy`` for ``runs`` played back to back.
 
@@ -77,19 +68,7 @@ def replay(policy: Policy, runs: Iterable[Run], *, seed: int = 0) -> tuple[Decis
     decision's delay, as a supervisor following the decisions would start it. Stops at the first
     decision that does not restart.
     """
-    state = policy.start(at=0.0, seed=seed)
-    started = 0.0
-    decisions = []
-    for run in runs:
-        ended = started + run.duration
-        outcome = Outcome(started, ended, exit_code=run.exit_code, signal=run.signal, cause=run.cause)
-        decision = policy.decide(state, outcome)
-        decisions.append(decision)
-        if not decision.restarts:
-            break
-        state = decision.state
-        started = ended + decision.delay
-    return tuple(decisions)
+    return tuple(drive(policy, policy.start(at=0.0, seed=seed), runs))
 
 
 def crash_loop(

@@ -3,16 +3,17 @@
     from hypothesis import given
     from relaunch import strategies as rst
 
-    @given(rst.policies(), rst.run_specs())
+    @given(rst.policies(), st.lists(rst.run_specs()))
     def test_my_supervisor(policy, runs): ...
 
-This module needs Hypothesis (``pip install relaunch[test]``); importing ``relaunch`` does not
-import it. The relaunch test suite uses exactly these strategies.
+``Run`` and ``drive`` (from :mod:`relaunch.runs`) are re-exported here, since a property test
+usually needs them next to the strategies. This module needs Hypothesis
+(``pip install relaunch[test]``); importing ``relaunch`` does not import it. The relaunch test
+suite uses exactly these strategies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 try:
@@ -22,7 +23,6 @@ except ImportError as error:  # pragma: no cover - exercised only without hypoth
         "relaunch.strategies needs Hypothesis: pip install 'relaunch[test]' (or pip install hypothesis)"
     ) from error
 
-import attrs
 
 from .kernel import (
     Backoff,
@@ -30,7 +30,6 @@ from .kernel import (
     Cause,
     Constant,
     CountBudget,
-    Decision,
     DecorrelatedJitter,
     EqualJitter,
     Exhausted,
@@ -52,13 +51,13 @@ from .kernel import (
     SlidingWindow,
     Stability,
     StartFailed,
-    State,
     Table,
     Unlimited,
 )
+from .runs import Run, drive
 
 __all__ = [
-    "RunSpec",
+    "Run",
     "backoffs",
     "budgets",
     "causes",
@@ -193,28 +192,8 @@ def policies(
 causes = st.sampled_from(Cause)
 
 
-@attrs.frozen
-class RunSpec:
-    """One run of a workload as a test imagines it: how long it lasts and how it ends."""
-
-    duration: float
-    cause: Cause = Cause.EXITED
-    exit_code: int | None = 1
-    signal: int | None = None
-
-    def outcome(self, started_at: float) -> Outcome:
-        """The Outcome of this run if it starts at ``started_at``."""
-        return Outcome(
-            started_at=started_at,
-            ended_at=started_at + self.duration,
-            exit_code=self.exit_code,
-            signal=self.signal,
-            cause=self.cause,
-        )
-
-
 @st.composite
-def run_specs(draw: st.DrawFn, durations: st.SearchStrategy[float] = _seconds) -> RunSpec:
+def run_specs(draw: st.DrawFn, durations: st.SearchStrategy[float] = _seconds) -> Run:
     """Any run: any cause, and for exits either an exit code or a signal."""
     cause = draw(causes)
     code: int | None = None
@@ -227,7 +206,7 @@ def run_specs(draw: st.DrawFn, durations: st.SearchStrategy[float] = _seconds) -
     else:
         code = draw(st.none() | st.integers(min_value=0, max_value=255))
         signal = draw(st.none() | st.integers(min_value=1, max_value=64))
-    return RunSpec(draw(durations), cause, code, signal)
+    return Run(draw(durations), code, signal, cause)
 
 
 def outcomes(after: float = 0.0) -> st.SearchStrategy[Outcome]:
@@ -239,7 +218,7 @@ def outcomes(after: float = 0.0) -> st.SearchStrategy[Outcome]:
     )
 
 
-def crash_loops(policy: Policy, min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[list[RunSpec]]:
+def crash_loops(policy: Policy, min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[list[Run]]:
     """Runs that each crash (exit 1) before ``policy`` would call them stable."""
     stability = policy.stability
     if stability is None:
@@ -248,19 +227,5 @@ def crash_loops(policy: Policy, min_size: int = 1, max_size: int = 40) -> st.Sea
         # The kernel measures ended_at - started_at, which float rounding at large clock values
         # can push up to the threshold: keep a margin of a microsecond (exact zero always works).
         durations = st.floats(min_value=0.0, max_value=max(0.0, stability.after - 1e-6))
-    return st.lists(st.builds(RunSpec, durations), min_size=min_size, max_size=max_size)
-
-
-def drive(policy: Policy, state: State, runs: list[RunSpec], at: float = 0.0) -> Iterator[Decision]:
-    """Feed ``runs`` to ``policy`` as a supervisor would, starting each run when the last decision says.
-
-    Yields each decision; stops after the first one that does not restart.
-    """
-    started = at
-    for run in runs:
-        decision = policy.decide(state, run.outcome(started))
-        yield decision
-        if not decision.restarts:
-            return
-        state = decision.state
-        started = decision.outcome.ended_at + decision.delay
+    crash = st.builds(Run, durations, exit_code=st.just(1))
+    return st.lists(crash, min_size=min_size, max_size=max_size)
