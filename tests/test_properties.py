@@ -239,6 +239,7 @@ def test_stable_run_resets_exactly_what_the_policy_says(data: st.DataObject) -> 
         assert decision.action is Action.STOP
         return
     assert decision.action in (Action.RESET, Action.GIVE_UP)
+    assert decision.rule in (Rule.STABLE_RESET, Rule.BUDGET_WAIT, Rule.BUDGET_EXHAUSTED)
     if decision.action is Action.GIVE_UP:  # only when the budget is kept and already spent
         assert not stability.resets & Reset.BUDGET
         return

@@ -344,7 +344,7 @@ class Policy:
             except (TypeError, ValueError, IndexError) as error:
                 raise _foreign_budget(self.budget, error) from None
             if admitted is None:
-                return self._exhausted(state, outcome, delay)
+                return self._exhausted(state, outcome, delay, _RETRY, attempt + 1, step)
             used = admitted
         attempt += 1
         next_state = _new(State, (seed, attempt, step, restarts + 1, used, delay, ended, None))
@@ -373,16 +373,22 @@ class Policy:
             except (TypeError, ValueError, IndexError) as error:
                 raise _foreign_budget(self.budget, error) from None
             if admitted is None:
-                return self._exhausted(state, outcome, delay)
+                return self._exhausted(state, outcome, delay, Action.RESET, 0, step)
             used = admitted
         next_state = make_state(seed, 0, step, restarts + 1, used, delay, ended, None)
         return _decision(Action.RESET, delay, 0, next_state, rule, outcome, self)
 
-    def _exhausted(self, state: State, outcome: Outcome, delay: float) -> Decision:
-        """The budget refused a restart after ``delay``: give up, or wait for the window."""
+    def _exhausted(
+        self, state: State, outcome: Outcome, delay: float, action: Action, attempt: int, step: int
+    ) -> Decision:
+        """The budget refused a restart after ``delay``: give up, or wait for the window.
+
+        When waiting, the restart is still the ``action`` it was going to be (a retry, or the reset
+        after a stable run), with the streak ``attempt`` and backoff ``step`` it would have had.
+        """
         if self.on_exhausted is Exhausted.GIVE_UP:
             return self._give_up(state, outcome, Rule.BUDGET_EXHAUSTED)
-        seed, attempt, step, restarts, used, _previous, _last_at, _given_up = state
+        seed, _attempt, _step, restarts, used, _previous, _last_at, _given_up = state
         ended = outcome.ended_at
         restart_at = self.budget.earliest(used, ended, ended + delay)
         if not math.isfinite(restart_at):
@@ -393,8 +399,8 @@ class Policy:
         while admitted is None:
             delay = math.nextafter(delay, math.inf)
             admitted = self.budget.admit_waited(used, ended, ended + delay)
-        next_state = make_state(seed, attempt + 1, step + 1, restarts + 1, admitted, delay, ended, None)
-        return _decision(Action.RETRY, delay, attempt + 1, next_state, Rule.BUDGET_WAIT, outcome, self)
+        next_state = make_state(seed, attempt, step, restarts + 1, admitted, delay, ended, None)
+        return _decision(action, delay, attempt, next_state, Rule.BUDGET_WAIT, outcome, self)
 
     def _is_stable(self, outcome: Outcome) -> bool:
         """Whether ``outcome`` was a stable run (the same test as ``decide``'s, off its hot path)."""
