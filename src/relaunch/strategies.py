@@ -28,6 +28,7 @@ from .kernel import (
     Backoff,
     Budget,
     Cause,
+    Compounded,
     Constant,
     CountBudget,
     DecorrelatedJitter,
@@ -42,6 +43,7 @@ from .kernel import (
     ImmediateFirst,
     Jitter,
     Linear,
+    Lost,
     Mode,
     NoJitter,
     Outcome,
@@ -52,7 +54,9 @@ from .kernel import (
     Stability,
     StartFailed,
     Table,
+    TumblingWindow,
     Unlimited,
+    UnstableRuns,
 )
 from .runs import Run, drive
 
@@ -109,6 +113,14 @@ def backoffs(monotone: bool = False) -> st.SearchStrategy[Backoff]:
         ),
         _capped(Fibonacci),
         st.builds(lambda delays: Table(tuple(delays)), table_delays),
+        st.builds(
+            # PM2 starts at its base even above the ceiling, so only initial <= ceiling is monotone.
+            lambda initial, factor, extra, grid: Compounded(initial, factor, initial + extra, grid),
+            _seconds,
+            st.floats(min_value=1.0, max_value=3.0),
+            _seconds,
+            st.sampled_from([0.001, 0.01, 1.0]),
+        ),
     )
     return st.one_of(simple, simple.map(ImmediateFirst))
 
@@ -132,6 +144,8 @@ def budgets(max_restarts: int = 12) -> st.SearchStrategy[Budget]:
         st.builds(CountBudget, counts),
         st.builds(SlidingWindow, counts, _positive),
         st.builds(FixedWindow, counts, _positive, st.booleans()),
+        st.builds(TumblingWindow, counts, _positive),
+        st.builds(UnstableRuns, counts, _seconds, _seconds),
     )
 
 
@@ -176,16 +190,30 @@ def policies(
     exhausted = Exhausted.GIVE_UP
     if chosen_budget.can_wait and draw(st.booleans()):
         exhausted = Exhausted.WAIT
+    chosen_stability = draw(stability if stability is not None else stabilities())
+    # Draw only combinations Policy accepts: Lost.STABLE and restart_unstable need a stability
+    # threshold, Lost.FRESH leaves nothing for count_lost to count, and a budget that tracks
+    # every run must see LOST restarts too.
+    lost_choices = [Lost.BACKOFF, Lost.FRESH] + ([Lost.STABLE] if chosen_stability is not None else [])
+    lost = draw(st.sampled_from(lost_choices))
+    if lost is Lost.FRESH:
+        count_lost = False
+    elif chosen_budget.tracks_runs:
+        count_lost = True
+    else:
+        count_lost = draw(st.booleans())
     return Policy(
         mode=draw(st.sampled_from(Mode)),
         backoff=draw(backoff if backoff is not None else backoffs()),
         budget=chosen_budget,
         exits=draw(exit_rules()),
         jitter=draw(jitter if jitter is not None else jitters()),
-        stability=draw(stability if stability is not None else stabilities()),
+        stability=chosen_stability,
         on_exhausted=exhausted,
-        count_lost=draw(st.booleans()),
+        count_lost=count_lost,
         start_failed=draw(st.sampled_from(StartFailed)),
+        lost=lost,
+        restart_unstable=chosen_stability is not None and draw(st.booleans()),
     )
 
 

@@ -235,8 +235,12 @@ def _compounded_table(initial: float, factor: float, ceiling: float, grid: float
     if abs(per_second - round(per_second)) <= 1e-9 * per_second:
         per_second = float(round(per_second))
     ceiling_units = ceiling * per_second
-    delays = [initial]
+    # The first delay is on the grid too (PM2's base is whole milliseconds); a base that is on the
+    # grid but not exactly representable (0.29 s is 289.99999999999994 ms) is not floored below it.
     units = initial * per_second
+    nearest = float(round(units))
+    units = nearest if abs(units - nearest) <= 1e-9 * max(1.0, units) else float(math.floor(units))
+    delays = [units / per_second]
     while len(delays) <= _MAX_COMPOUNDED_STEPS:
         following = float(math.floor(min(ceiling_units, units * factor)))
         if following == units:
@@ -252,6 +256,8 @@ def _compounded_table(initial: float, factor: float, ceiling: float, grid: float
 @attrs.frozen(slots=True)
 class Compounded(Backoff):
     """Each delay is the previous one times ``factor``, at most ``ceiling``, rounded down to ``grid``.
+
+    The first delay, ``initial``, is rounded down to the grid as well.
 
     PM2's ``exp_backoff_restart_delay`` (Unitech/pm2 ``lib/God.js``, ``handleExit``): the base
     delay first, then ``Math.floor(Math.min(15000, previous * 1.5))`` milliseconds, so 100 ms
