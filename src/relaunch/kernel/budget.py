@@ -36,6 +36,18 @@ __all__ = [
 BudgetState: TypeAlias = Any
 
 
+def _counted(number: int, noun: str) -> str:
+    """``1 restart``, ``3 restarts``: budget descriptions end up in reasons and the README."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``11th``, ``16th``, ``22nd``."""
+    if number % 100 in (11, 12, 13):
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
+
+
 def _just_after(base: float, span: float) -> float:
     """The smallest float ``t`` with ``t - base > span``: the first instant a window has moved on."""
     t = base + span
@@ -136,7 +148,7 @@ class CountBudget(Budget):
         return f"{used} of {self.max_restarts}"
 
     def describe(self) -> str:
-        return f"at most {self.max_restarts} restarts"
+        return f"at most {_counted(self.max_restarts, 'restart')}"
 
 
 @attrs.frozen(slots=True)
@@ -192,7 +204,7 @@ class SlidingWindow(Budget):
         return f"{attempt} ({len(used)} of {self.max_restarts} in {self.period:g}s)"
 
     def describe(self) -> str:
-        return f"at most {self.max_restarts} restarts in any {self.period:g}s"
+        return f"at most {_counted(self.max_restarts, 'restart')} in any {self.period:g}s"
 
 
 @attrs.frozen(slots=True)
@@ -240,7 +252,7 @@ class FixedWindow(Budget):
         return f"{attempt} ({used[1]} of {self.limit} starts in {self.interval:g}s)"
 
     def describe(self) -> str:
-        return f"at most {self.limit} starts per {self.interval:g}s window"
+        return f"at most {_counted(self.limit, 'start')} per {self.interval:g}s window"
 
 
 @attrs.frozen(slots=True)
@@ -298,7 +310,9 @@ class TumblingWindow(Budget):
         return f"{attempt} ({used[1]} of {self.limit} failures in a {self.interval:g}s window)"
 
     def describe(self) -> str:
-        return f"at most {self.limit} failures per {self.interval:g}s window (tumbling at failures)"
+        return (
+            f"at most {_counted(self.limit, 'failure')} per {self.interval:g}s window (tumbling at failures)"
+        )
 
 
 @attrs.frozen(slots=True)
@@ -347,6 +361,6 @@ class UnstableRuns(Budget):
 
     def describe(self) -> str:
         return (
-            f"give up at the {self.limit}th run shorter than {self.min_uptime:g}s "
+            f"give up at the {_ordinal(self.limit)} run shorter than {self.min_uptime:g}s "
             f"within {self.horizon:g}s of the first start"
         )
