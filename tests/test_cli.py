@@ -418,4 +418,4 @@ def test_the_readmes_compare_output_is_a_real_run() -> None:
 
 def test_the_readmes_demo_headline_is_what_make_demo_prints() -> None:
     headline = run("compare", "--scenario", "daemon-flaps").stdout.splitlines()[-1]
-    assert _readme_block("Its headline:\n\n```text").strip() == headline
+    assert _readme_block("Its last line:\n\n```text").strip() == headline

@@ -40,25 +40,15 @@ __all__ = [
 PresetFactory = Callable[..., Policy]
 
 
-def _catalog() -> dict[str, PresetFactory]:
-    """Every preset by name.
-
-    Until ``presets.names()`` exists (the presets branch adds it), the module's ``__all__`` is the
-    catalog; this function is the one place that knows.
-    """
-    names = presets.names() if hasattr(presets, "names") else presets.__all__
-    return {name: getattr(presets, name) for name in sorted(names)}
-
-
 def preset_names() -> list[str]:
-    return list(_catalog())
+    return list(presets.names())
 
 
 def _factory(name: str) -> PresetFactory:
-    catalog = _catalog()
-    if name not in catalog:
-        raise PolicyError(f"unknown preset {name!r}, expected one of {', '.join(catalog)}")
-    return catalog[name]
+    if name not in presets.names():
+        raise PolicyError(f"unknown preset {name!r}, expected one of {', '.join(presets.names())}")
+    factory: PresetFactory = getattr(presets, name)
+    return factory
 
 
 def describe_preset(name: str) -> str:
