@@ -20,15 +20,12 @@ from relaunch import (
     Cause,
     Constant,
     CountBudget,
-    Exhausted,
     ExitRules,
     Exponential,
     Mode,
     Policy,
-    Reset,
     Rule,
     Stability,
-    StartFailed,
     presets,
 )
 from relaunch.adapters.docker import (
@@ -294,23 +291,6 @@ def test_close_stops_every_thread_within_a_second(harness: Harnesses) -> None:
     assert alive == []
 
 
-def docker_on_failure_3() -> Policy:
-    """Docker's ``--restart on-failure:3``: 100 ms doubling to 60 s, 3 restarts, non-zero exits
-    only; a 10 s run resets the delay (not the count). ``presets.docker`` is written on another
-    branch; until it is merged, this is the same policy spelled out."""
-    preset = getattr(presets, "docker", None)
-    if preset is not None:
-        return preset("on-failure", 3)  # type: ignore[no-any-return]
-    return Policy(
-        mode=Mode.ON_FAILURE,
-        backoff=Exponential(initial=0.1, factor=2.0, cap=60.0),
-        budget=CountBudget(3),
-        on_exhausted=Exhausted.GIVE_UP,
-        stability=Stability(after=10.0, resets=Reset.DELAY, restart_delay=None),
-        start_failed=StartFailed.GIVE_UP,
-    )
-
-
 def _gaps(client: docker.DockerClient, cid: str, since: float) -> tuple[list[int], list[int]]:
     events = client.api.events(
         since=since,
@@ -331,8 +311,8 @@ def test_differential_against_dockers_own_on_failure_3(
     same number of starts (4), same final state, and restart gaps equal to the nominal delays
     (100, 200, 400 ms) within the start cost measured on this machine.
 
-    The policy is ``presets.docker("on-failure", 3)`` when that preset is present, else the
-    same policy written out (see ``docker_on_failure_3``).
+    The policy is ``presets.docker("on-failure", 3)``: 100 ms doubling, 3 restarts, non-zero
+    exits only.
     """
     # The start cost: how long a start of this image takes here (it was 0.12-0.14 s on an idle
     # engine, up to 0.35 s under the test suite's load); the worst of five bounds the jitter a
@@ -358,7 +338,7 @@ def test_differential_against_dockers_own_on_failure_3(
     )
     # One after the other, so the two loops do not slow each other's starts down.
     wait_until(lambda: status_of(theirs) == "exited" and theirs.attrs["RestartCount"] == 3, what="docker")
-    policy = docker_on_failure_3()
+    policy = presets.docker("on-failure", 3)
     h = harness()
     h.supervisor.add("ours", spec("exit 1"), policy)
     h.wait_phase("ours", Phase.GIVEN_UP)
