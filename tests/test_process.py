@@ -461,3 +461,21 @@ def test_killed_supervisor_leaves_a_process_the_next_one_adopts(harness: Harness
     new = wait_for(lambda: runtime.process("w"))
     assert new.adopted is False
     assert_group_gone(run["pid"])
+
+
+def test_decision_hook_may_ask_the_runtime_about_the_process(harness: Harness) -> None:
+    """A hook that reads ``process()`` while other workloads restart never deadlocks the adapter."""
+    runtime = ProcessRuntime(stop_grace=0.3)
+
+    def hook(event: DecisionEvent) -> None:
+        harness.record(event)
+        time.sleep(0.002)  # hold the core's lock a while, as a slow hook does
+        runtime.process(event.name)
+
+    sup = Supervisor(runtime, harness.state, on_decision=hook)
+    harness.open.append(sup)
+    for name in ("a", "b", "c"):
+        sup.add(name, sh("exit 1"), policy(30, delay=0.0))
+    for name in ("a", "b", "c"):
+        harness.wait_decisions(name, 31, timeout=10.0)
+        assert sup.status(name).phase is Phase.GIVEN_UP

@@ -178,6 +178,7 @@ class ProcessRuntime:
         self._stop_grace = stop_grace
         self._boot = _boot_id()
         self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()
         self._specs: dict[str, ProcessSpec] = {}
         self._runs: dict[str, _Run] = {}
         self._ended: dict[str, RunEnd] = {}  # the latest end of each workload, for observe()
@@ -218,7 +219,8 @@ class ProcessRuntime:
             saved = self._inherited.pop(name, None)
             if saved is not None:
                 self._resume(name, saved)
-                self._publish()
+        if saved is not None:
+            self._publish()
         self._wake()
 
     def observe(self, name: str) -> Observation:
@@ -247,7 +249,7 @@ class ProcessRuntime:
             ticks = _start_ticks(pid)
             assert ticks is not None
             self._runs[name] = _Run(name, self._boot, pid, ticks, started_at, pidfd, adopted=False)
-            self._publish()
+        self._publish()
         logger.info("%s: started pid %d", name, pid, extra={"workload": name, "pid": pid})
         self._wake()
 
@@ -269,8 +271,11 @@ class ProcessRuntime:
     def close(self) -> None:
         """Stop watching; the processes keep running, and a new supervisor adopts them."""
         with self._lock:
+            if self._closing:
+                return
             self._closing = True
-        self._wake()
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join(0.9)
         with self._lock:
@@ -338,17 +343,27 @@ class ProcessRuntime:
         )
 
     def _publish(self) -> None:
-        """Hand the live runs to the core as the resume point it saves (called with the lock)."""
-        runs = {**self._inherited, **{name: run.to_dict() for name, run in self._runs.items()}}
-        assert self._sink is not None
-        self._sink.cursor_changed(json.dumps({"runs": runs}, sort_keys=True))
+        """Hand the live runs to the core as the resume point it saves (called without the lock).
+
+        Not under ``self._lock``: the sink takes the core's lock, under which a decision hook may
+        call ``process()``. ``_publish_lock`` keeps publications in order, so the last one the
+        core sees is the newest.
+        """
+        with self._publish_lock:
+            with self._lock:
+                runs = {**self._inherited, **{name: run.to_dict() for name, run in self._runs.items()}}
+            assert self._sink is not None
+            self._sink.cursor_changed(json.dumps({"runs": runs}, sort_keys=True))
 
     # -- the watch thread -------------------------------------------------------------------
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            # A full pipe already holds a wake-up; a closed one means the runtime is closed.
-            os.write(self._wake_w, b"x")
+        with self._lock:
+            if self._closing:
+                return  # the pipe may be closed, and its descriptor number reused
+            with contextlib.suppress(BlockingIOError):
+                # A full pipe already holds a wake-up.
+                os.write(self._wake_w, b"x")
 
     def _watch_loop(self) -> None:
         while True:
@@ -419,7 +434,7 @@ class ProcessRuntime:
         )
         with self._lock:
             self._ended[run.name] = end
-            self._publish()
+        self._publish()
         assert self._sink is not None
         try:
             self._sink.run_ended(run.name, end)
