@@ -1,9 +1,13 @@
-"""Shared fixtures. Docker tests run against a real engine named by DOCKER_HOST, never a mock.
+"""Shared test configuration: Hypothesis profiles and the Docker engine fixtures.
 
-Without DOCKER_HOST the Docker tests are skipped with the reason; with RELAUNCH_REQUIRE_DOCKER=1
-(set by .ci/run) a missing or unreachable engine fails them instead, so CI cannot pass by
-skipping. Disruption tests start a second private engine of their own with
-``scripts/docker-engine`` and signal and stop only that daemon, by its pid.
+Hypothesis: ``default`` is fast for local runs; ``ci`` (``HYPOTHESIS_PROFILE=ci``, set by
+.ci/run) tries ten times as many examples per property.
+
+Docker tests run against a real engine named by DOCKER_HOST, never a mock. Without DOCKER_HOST
+they are skipped with the reason; with RELAUNCH_REQUIRE_DOCKER=1 (set by .ci/run) a missing or
+unreachable engine fails them instead, so CI cannot pass by skipping. Disruption tests start a
+second private engine of their own with ``scripts/docker-engine`` and signal and stop only that
+daemon, by its pid.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:
     import docker
@@ -30,6 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ENGINE_SCRIPT = ROOT / "scripts" / "docker-engine"
 IMAGE = os.environ.get("RELAUNCH_TEST_IMAGE", "relaunch-test/busybox:latest")
 REQUIRE_DOCKER = os.environ.get("RELAUNCH_REQUIRE_DOCKER") == "1"
+
+settings.register_profile("default", max_examples=100, deadline=None)
+settings.register_profile(
+    "ci", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def docker_unavailable(reason: str) -> NoReturn:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from conftest import IMAGE
+from conftest import IMAGE, remove_labelled
 from dockerkit import RUN_FOREVER, Harnesses, spec, wait_until
 from relaunch import (
     Action,
@@ -24,8 +25,10 @@ from relaunch import (
     Exponential,
     Mode,
     Policy,
+    Reset,
     Rule,
     Stability,
+    StartFailed,
     presets,
 )
 from relaunch.adapters.docker import (
@@ -291,6 +294,23 @@ def test_close_stops_every_thread_within_a_second(harness: Harnesses) -> None:
     assert alive == []
 
 
+def docker_on_failure_3() -> Policy:
+    """Docker's ``--restart on-failure:3``: 100 ms doubling to 60 s, 3 restarts, non-zero exits
+    only; a 10 s run resets the delay (not the count). ``presets.docker`` is written on another
+    branch; until it is merged, this is the same policy spelled out."""
+    preset = getattr(presets, "docker", None)
+    if preset is not None:
+        return preset("on-failure", 3)  # type: ignore[no-any-return]
+    return Policy(
+        mode=Mode.ON_FAILURE,
+        backoff=Exponential(initial=0.1, factor=2.0, cap=60.0),
+        budget=CountBudget(3),
+        on_exhausted=Exhausted.GIVE_UP,
+        stability=Stability(after=10.0, resets=Reset.DELAY, restart_delay=None),
+        start_failed=StartFailed.GIVE_UP,
+    )
+
+
 def _gaps(client: docker.DockerClient, cid: str, since: float) -> tuple[list[int], list[int]]:
     events = client.api.events(
         since=since,
@@ -311,8 +331,8 @@ def test_differential_against_dockers_own_on_failure_3(
     same number of starts (4), same final state, and restart gaps equal to the nominal delays
     (100, 200, 400 ms) within the start cost measured on this machine.
 
-    The policy is written out here (100 ms doubling, a budget of 3, only non-zero exits
-    restarted) because ``presets.docker`` is not on main yet.
+    The policy is ``presets.docker("on-failure", 3)`` when that preset is present, else the
+    same policy written out (see ``docker_on_failure_3``).
     """
     # The start cost: how long a start of this image takes here (it was 0.12-0.14 s on an idle
     # engine, up to 0.35 s under the test suite's load); the worst of five bounds the jitter a
@@ -338,13 +358,7 @@ def test_differential_against_dockers_own_on_failure_3(
     )
     # One after the other, so the two loops do not slow each other's starts down.
     wait_until(lambda: status_of(theirs) == "exited" and theirs.attrs["RestartCount"] == 3, what="docker")
-    policy = Policy(
-        mode=Mode.ON_FAILURE,
-        backoff=Exponential(initial=0.1, factor=2.0, cap=60.0),
-        budget=CountBudget(3),
-        on_exhausted=Exhausted.GIVE_UP,
-        stability=Stability(after=10.0, restart_delay=0.1),
-    )
+    policy = docker_on_failure_3()
     h = harness()
     h.supervisor.add("ours", spec("exit 1"), policy)
     h.wait_phase("ours", Phase.GIVEN_UP)
@@ -363,9 +377,17 @@ def test_differential_against_dockers_own_on_failure_3(
                 gaps,
             )
         assert results["docker"][:3] == results["relaunch"][:3] == (4, "exited", 1), results
+        nominal = (0.1, 0.2, 0.4)
+        # A start right after a death costs more than the idle probe's (measured: Docker's own
+        # restarts came 0.15 to 0.25 s after their nominal delay); Docker's overshoot is that
+        # start cost as measured on this machine, so take the larger of the two.
+        overshoot = max(gap - n for gap, n in zip(results["docker"][3], nominal, strict=True))
+        start_cost = max(start_cost, overshoot)
+        # Ours also inspects the container, decides, fsyncs the state file and calls the API:
+        # 20 to 60 ms measured, bounded here by 0.1 s.
         for label, (_, _, _, gaps) in results.items():
-            for gap, nominal in zip(gaps, (0.1, 0.2, 0.4), strict=True):
-                assert nominal <= gap <= nominal + start_cost + 0.05, (label, gaps, start_cost)
+            for gap, n in zip(gaps, nominal, strict=True):
+                assert n <= gap <= n + start_cost + 0.1, (label, results, start_cost)
     finally:
         theirs.remove(force=True)
 
@@ -383,3 +405,21 @@ def test_container_spec_refuses_options_the_adapter_owns() -> None:
         ContainerSpec("img", None, {"auto_remove": True})
     with pytest.raises(ValueError, match="restart_policy"):
         ContainerSpec("img", None, {"restart_policy": {"Name": "always"}})
+
+
+def test_readme_docker_example_runs(
+    docker_host: str, docker_client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Docker example runs as written and ends given up after 3 restarts."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Docker adapter") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    monkeypatch.chdir(tmp_path)
+    remove_labelled(docker_client, "demo")
+    printed: list[str] = []
+    try:
+        exec(compile(code, "README.md", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
+    finally:
+        remove_labelled(docker_client, "demo")
+    assert printed[-1] == "given-up 3"
+    assert len(printed) == 5

@@ -17,6 +17,7 @@ import pytest
 
 from relaunch import Action, Cause, CountBudget, Exponential, Policy, Rule, presets
 from relaunch.adapters.clock import ManualClock
+from relaunch.adapters.store import StateStore, StoreError
 from relaunch.adapters.supervisor import (
     DecisionEvent,
     Ended,
@@ -311,6 +312,37 @@ def test_close_returns_within_a_second(tmp_path: Path, runtime: FakeRuntime) -> 
     assert time.monotonic() - began < 1.0
     assert "relaunch-scheduler" not in {t.name for t in threading.enumerate()}
     assert runtime.closed
+
+
+def test_state_store_save_is_all_or_nothing(tmp_path: Path) -> None:
+    """A save that fails leaves the previous file intact and no temporary file behind."""
+    store = StateStore(tmp_path / "s.json")
+    store.save({"a": 1})
+    with pytest.raises(TypeError):
+        store.save({"a": object()})
+    assert store.load() == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_state_store_refuses_a_corrupt_file(tmp_path: Path) -> None:
+    """A state file that is not a JSON object is an error naming the file, never a fresh start."""
+    path = tmp_path / "s.json"
+    path.write_text("[1, 2")
+    with pytest.raises(StoreError, match=r"s\.json"):
+        StateStore(path).load()
+
+
+def test_unexpected_start_error_is_retried_not_fatal(
+    tmp_path: Path, runtime: FakeRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A runtime bug at start is logged and retried later; the scheduler thread survives."""
+    runtime.fail_start = KeyError
+    with Supervisor(runtime, str(tmp_path / "s.json"), unavailable_retry=0.02) as s:
+        s.add("w", None, crash_policy())
+        eventually(lambda: len(runtime.starts) >= 2)
+        runtime.fail_start = None
+        eventually(lambda: s.status("w").phase is Phase.RUNNING)
+    assert "unexpected error at start" in caplog.text
 
 
 def test_operator_start_after_give_up_starts_with_a_fresh_state(

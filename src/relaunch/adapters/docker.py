@@ -61,8 +61,8 @@ from relaunch.adapters.supervisor import (
     RunEnd,
     Running,
     RuntimeUnavailable,
+    Sink,
     StartError,
-    Supervisor,
     SupervisorError,
 )
 
@@ -185,6 +185,7 @@ class DockerRuntime:
         self._closing = threading.Event()
         self._connected = threading.Event()
         self._specs: dict[str, ContainerSpec] = {}
+        self._ids: dict[str, str] = {}  # workload name -> id of its container, once seen
         # Container ids with a kill event in their current run, and when we saw it (monotonic).
         self._killed: dict[str, float] = {}
         # Killed containers whose death we had not seen when contact was lost: the kill was the
@@ -199,7 +200,7 @@ class DockerRuntime:
         # a death's event can arrive after the reconnection that ends its outage.
         self._outages: list[list[int | None]] = []
         self._last_contact_ns: int | None = None
-        self._sink: Supervisor | None = None
+        self._sink: Sink | None = None
         self._threads: list[threading.Thread] = []
 
     @property
@@ -209,9 +210,15 @@ class DockerRuntime:
     def name_of(self, workload: str) -> str:
         return container_name(self._id, workload)
 
+    @property
+    def _report(self) -> Sink:
+        if self._sink is None:
+            raise RuntimeError("DockerRuntime.open() has not been called")
+        return self._sink
+
     # -- Runtime protocol -------------------------------------------------------------------
 
-    def open(self, sink: Supervisor, cursor: str | None) -> None:
+    def open(self, sink: Sink, cursor: str | None) -> None:
         self._sink = sink
         if cursor is not None:
             seconds, _, nanos = cursor.partition(".")
@@ -240,27 +247,33 @@ class DockerRuntime:
         return self._observe(self._api, name)
 
     def start(self, name: str, *, create: bool) -> None:
-        cname = self.name_of(name)
         try:
-            try:
-                self._api.start(cname)
-            except docker.errors.NotFound:
-                if not create:
-                    # Removed while its start was pending: an operator decision we respect.
-                    assert self._sink is not None
-                    self._sink.removed(name)
+            # By id, not by name: if ours was removed and someone made another container with
+            # its name, starting by name would start theirs.
+            cid = self._container_id(name)
+            if cid is None and create:
+                cid = self._create(name)
+            if cid is not None:
+                try:
+                    self._api.start(cid)
                     return
-                self._create(name)
-                self._api.start(cname)
+                except docker.errors.NotFound:
+                    with self._lock:
+                        self._ids.pop(name, None)
+        except ForeignContainerError:
+            logger.error("%s: its name now belongs to a foreign container", name, extra={"workload": name})
         except docker.errors.APIError as exc:
             self._raise_start_error(name, exc)
         except _UNREACHABLE as exc:
             raise RuntimeUnavailable(f"start of {name}: {exc}") from exc
+        # Removed while its start was pending: an operator decision we respect.
+        self._report.removed(name)
 
     def stop(self, name: str) -> None:
-        cname = self.name_of(name)
         try:
-            cid = self._api.inspect_container(cname)["Id"]
+            cid = self._container_id(name)
+            if cid is None:
+                return
             with self._lock:
                 self._stopping.add(cid)
             self._api.stop(cid, timeout=self._stop_timeout)
@@ -281,13 +294,21 @@ class DockerRuntime:
 
     # -- containers -------------------------------------------------------------------------
 
-    def _create(self, name: str) -> None:
+    def _container_id(self, name: str) -> str | None:
+        with self._lock:
+            cid = self._ids.get(name)
+        if cid is None:
+            attrs = self._inspect(self._api, name)
+            cid = None if attrs is None else str(attrs["Id"])
+        return cid
+
+    def _create(self, name: str) -> str:
         with self._lock:
             spec = self._specs[name]
         labels = {**dict(spec.options.get("labels") or {}), LABEL_SUPERVISOR: self._id, LABEL_WORKLOAD: name}
         options = {k: v for k, v in spec.options.items() if k != "labels"}
         try:
-            self._client.containers.create(
+            container = self._client.containers.create(
                 spec.image,
                 spec.command,
                 name=self.name_of(name),
@@ -297,6 +318,9 @@ class DockerRuntime:
             )
         except docker.errors.ImageNotFound as exc:
             raise StartError(f"{name}: image {spec.image!r} not found: {exc.explanation}") from exc
+        with self._lock:
+            self._ids[name] = container.id
+        return str(container.id)
 
     def _raise_start_error(self, name: str, exc: docker.errors.APIError) -> None:
         # An APIError is the workload's fault (bad command: 400) unless the daemon itself is
@@ -312,6 +336,8 @@ class DockerRuntime:
         try:
             attrs: dict[str, Any] = api.inspect_container(self.name_of(name))
         except docker.errors.NotFound:
+            with self._lock:
+                self._ids.pop(name, None)
             return None
         except _UNREACHABLE as exc:
             raise RuntimeUnavailable(str(exc)) from exc
@@ -321,6 +347,8 @@ class DockerRuntime:
                 f"container {attrs['Name'].lstrip('/')!r} exists but is not labelled "
                 f"{LABEL_SUPERVISOR}={self._id}, {LABEL_WORKLOAD}={name}; refusing to adopt it"
             )
+        with self._lock:
+            self._ids[name] = attrs["Id"]
         if attrs["HostConfig"]["RestartPolicy"].get("Name", "") not in ("", "no"):
             # Docker's restart manager would restart it behind our back: switch it off live.
             try:
@@ -387,6 +415,8 @@ class DockerRuntime:
                 delay = self._reconnect_initial
             except (RuntimeUnavailable, *_UNREACHABLE) as exc:
                 logger.warning("docker unreachable: %s; retrying in %.2fs", exc, delay)
+            except Exception:  # this thread must outlive any surprise; logged with traceback
+                logger.exception("unexpected error while following docker events; reconnecting")
             self._lost_contact()
             if self._closing.wait(delay):
                 return
@@ -421,8 +451,7 @@ class DockerRuntime:
             except ForeignContainerError:
                 logger.exception("%s: not adopted", name, extra={"workload": name})
                 continue
-            assert self._sink is not None
-            self._sink.observed(name, obs)
+            self._report.observed(name, obs)
         with self._lock:
             if self._outages and self._outages[-1][1] is None:
                 self._outages[-1][1] = now_ns
@@ -439,7 +468,6 @@ class DockerRuntime:
         event_ns = int(event.get("timeNano", 0))
         if name is None or attrs.get(LABEL_SUPERVISOR) != self._id:
             return
-        assert self._sink is not None
         if action == "start":
             with self._lock:
                 self._killed.pop(cid, None)
@@ -448,7 +476,7 @@ class DockerRuntime:
             # A replayed start may belong to a run that has ended since; reconciliation reports
             # what runs now. Reporting it would cancel a restart that is still due.
             if live:
-                self._sink.run_started(name)
+                self._report.run_started(name)
         elif action == "kill":
             with self._lock:
                 self._killed[cid] = time.monotonic() if live else 0.0
@@ -460,7 +488,9 @@ class DockerRuntime:
                 self._kill_lost.discard(cid)
                 self._stopping.discard(cid)
                 self._held.pop(cid, None)
-            self._sink.removed(name)
+                if self._ids.get(name) == cid:
+                    del self._ids[name]
+            self._report.removed(name)
         self._advance_cursor(event_ns)
 
     def _on_die(self, api: docker.APIClient, name: str, cid: str, event_ns: int, *, live: bool) -> None:
@@ -471,13 +501,12 @@ class DockerRuntime:
         if attrs["State"]["Running"]:
             return  # already running again: the start event has been or will be reported
         end = self._run_end(attrs)
-        assert self._sink is not None
         with self._lock:
             hold = live and end.cause is Cause.STOPPED and cid not in self._stopping
             if hold:
                 self._held[cid] = _Held(name, end, time.monotonic() + self._stop_grace, event_ns)
         if not hold:
-            self._sink.run_ended(name, end)
+            self._report.run_ended(name, end)
 
     def _advance_cursor(self, event_ns: int) -> None:
         with self._lock:
@@ -485,8 +514,7 @@ class DockerRuntime:
                 self._last_ns = event_ns
             # Never persist a resume point past a death not yet handed over.
             cursor = min([self._last_ns, *(h.event_ns for h in self._held.values())])
-        assert self._sink is not None
-        self._sink.cursor_changed(format_since(cursor))
+        self._report.cursor_changed(format_since(cursor))
 
     def _lost_contact(self) -> None:
         """The stream ended: deaths still held were the daemon going away, not an operator."""
@@ -518,13 +546,12 @@ class DockerRuntime:
         )
 
     def _hand_over(self, h: _Held, *, lost: bool) -> None:
-        assert self._sink is not None
         end = h.end
         if lost:
             end = RunEnd(
                 end.run, end.started_at, end.ended_at, end.exit_code, end.signal, Cause.LOST, end.detail
             )
-        self._sink.run_ended(h.name, end)
+        self._report.run_ended(h.name, end)
 
     def _close_stream(self) -> None:
         with self._lock:

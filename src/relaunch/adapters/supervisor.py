@@ -104,19 +104,33 @@ class Ended:
 Observation = Missing | NotStarted | Running | Ended
 
 
+class Sink(Protocol):
+    """How a runtime reports what it sees (``Supervisor`` implements it); safe from any thread."""
+
+    def run_started(self, name: str) -> None: ...
+
+    def run_ended(self, name: str, end: RunEnd) -> None: ...
+
+    def removed(self, name: str) -> None: ...
+
+    def observed(self, name: str, obs: Observation) -> None: ...
+
+    def cursor_changed(self, cursor: str) -> None: ...
+
+
 class Runtime(Protocol):
     """What a runtime (Docker, local processes) provides to the supervisor core.
 
     Every method may raise ``RuntimeUnavailable``. ``open`` starts watching in the runtime's own
-    threads; from then on the runtime reports through the ``Supervisor``'s sink methods
-    (``run_started``, ``run_ended``, ``removed``, ``observed``, ``cursor_changed``) and, on every
-    (re)connection, reports ``observed`` for every watched workload.
+    threads; from then on the runtime reports through the ``Sink`` and, on every (re)connection,
+    reports ``observed`` for every watched workload. ``cursor`` is the runtime's own resume point
+    as it last reported it (``Sink.cursor_changed``), persisted with the state.
     """
 
     @property
     def supervisor_id(self) -> str: ...
 
-    def open(self, sink: Supervisor, cursor: str | None) -> None: ...
+    def open(self, sink: Sink, cursor: str | None) -> None: ...
 
     def watch(self, name: str, spec: Any) -> None: ...
 
@@ -255,7 +269,11 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run_timers, name="relaunch-scheduler")
         self._thread.daemon = True
         self._thread.start()
-        runtime.open(self, self._cursor)
+        try:
+            runtime.open(self, self._cursor)
+        except BaseException:
+            self.close()
+            raise
 
     # -- public API -------------------------------------------------------------------------
 
@@ -623,7 +641,9 @@ class Supervisor:
                     outcome = Outcome(started, max(now, started), cause=Cause.START_FAILED)
                     self._decide(w, None, outcome, detail=str(exc))
                 return
-            except RuntimeUnavailable as exc:
+            except Exception as exc:  # RuntimeUnavailable, or a surprise: retry, never die
+                if not isinstance(exc, RuntimeUnavailable):
+                    logger.exception("%s: unexpected error at start", w.name, extra={"workload": w.name})
                 with self._lock:
                     if w.token == 0 and not self._closed:
                         logger.warning(
