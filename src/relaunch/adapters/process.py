@@ -79,6 +79,7 @@ from relaunch.adapters.supervisor import (
     RunEnd,
     Running,
     RuntimeUnavailable,
+    Sink,
     StartError,
     Supervisor,
     SupervisorError,
@@ -187,7 +188,7 @@ class ProcessRuntime:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._closing = False
-        self._sink: Supervisor | None = None
+        self._sink: Sink | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -204,7 +205,7 @@ class ProcessRuntime:
 
     # -- Runtime protocol -------------------------------------------------------------------
 
-    def open(self, sink: Supervisor, cursor: str | None) -> None:
+    def open(self, sink: Sink, cursor: str | None) -> None:
         self._sink = sink
         if cursor is not None:
             self._inherited = self._parse_cursor(cursor)
