@@ -141,3 +141,29 @@ def test_issue_5171_repeated_disruptions_exhaust_toolhive_but_not_recommended(
     assert h.actions("recommended") == [Action.RETRY] * 3
     wait_until(lambda: h.container(engine_client, "recommended").status == "running", what="running")
     assert h.container(engine_client, "toolhive").status == "exited"
+
+
+def test_reconnects_forever_with_capped_backoff(
+    harness: Harnesses, engine: Engine, engine_client: docker.DockerClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the daemon is down the runtime retries with backoff (0.05 s doubling, capped at 0.5 s
+    here): a handful of attempts per second, neither a spin nor a give-up; then it is back."""
+    caplog.set_level(logging.WARNING, logger="relaunch.docker")
+    h = harness(engine.host, **DISRUPTION)
+    h.supervisor.add("svc", spec(RUN_FOREVER), presets.recommended())
+    wait_running(h, "svc")
+    engine.wait_gone(engine.signal(signal.SIGKILL))
+
+    def attempts() -> int:
+        return sum("docker unreachable" in r.getMessage() for r in caplog.records)
+
+    time.sleep(3.0)
+    first = attempts()
+    # 0.05 + 0.1 + 0.2 + 0.4 + 0.5 * 4 = 2.75 s: about 8 attempts in 3 s; a spin makes hundreds.
+    assert 5 <= first <= 12, first
+    time.sleep(1.0)
+    assert 1 <= attempts() - first <= 3  # still trying, at the cap
+    engine.start()
+    [event] = h.wait_decisions("svc", 1, timeout=30)
+    assert event.outcome.cause is Cause.LOST
+    wait_running(h, "svc")
