@@ -479,3 +479,15 @@ def test_decision_hook_may_ask_the_runtime_about_the_process(harness: Harness) -
     for name in ("a", "b", "c"):
         harness.wait_decisions(name, 31, timeout=10.0)
         assert sup.status(name).phase is Phase.GIVEN_UP
+
+
+def test_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's process example runs as written and ends given up after 3 restarts."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Process adapter") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    monkeypatch.chdir(tmp_path)
+    printed: list[str] = []
+    exec(compile(code, "README.md", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
+    assert printed[-1] == "given-up 3"
+    assert len(printed) == 5
