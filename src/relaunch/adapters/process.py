@@ -383,8 +383,11 @@ class ProcessRuntime:
             for fd, _ in poller.poll(timeout):
                 if fd == self._wake_r:
                     os.read(self._wake_r, 4096)
-                else:
+                    continue
+                try:
                     self._exited(by_fd[fd])
+                except Exception:  # this thread watches every workload: log the surprise, go on
+                    logger.exception("%s: could not report the end of a run", by_fd[fd].name)
             self._escalate()
 
     def _escalate(self) -> None:
@@ -406,13 +409,28 @@ class ProcessRuntime:
     def _exited(self, run: _Run) -> None:
         with self._lock:
             if self._closing:
-                return
+                return  # left to the next supervisor: the saved run is found ended, or reaped
             del self._runs[run.name]
             self._reporting.add(run.name)
-        # The leader is dead but not reaped by us yet (see the module docstring).
-        _killpg(run.pid, signal.SIGKILL)
-        status = self._reap(run)
-        os.close(run.pidfd)
+        try:
+            end = self._collect(run)
+            with self._lock:
+                self._ended[run.name] = end
+            self._publish()
+            assert self._sink is not None
+            self._sink.run_ended(run.name, end)
+        finally:
+            with self._lock:
+                self._reporting.discard(run.name)
+
+    def _collect(self, run: _Run) -> RunEnd:
+        """Kill what the run left in its group, reap it, and say how it ended."""
+        try:
+            # The leader is dead but not reaped by us yet (see the module docstring).
+            _killpg(run.pid, signal.SIGKILL)
+            status = self._reap(run)
+        finally:
+            os.close(run.pidfd)
         ended_at = time.time()
         if status is None:
             end = RunEnd(
@@ -433,15 +451,7 @@ class ProcessRuntime:
             end.cause.name if status is None else f"status {status}",
             extra={"workload": run.name, "pid": run.pid, "exit_code": end.exit_code, "signal": end.signal},
         )
-        with self._lock:
-            self._ended[run.name] = end
-        self._publish()
-        assert self._sink is not None
-        try:
-            self._sink.run_ended(run.name, end)
-        finally:
-            with self._lock:
-                self._reporting.discard(run.name)
+        return end
 
     @staticmethod
     def _reap(run: _Run) -> int | None:
