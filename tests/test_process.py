@@ -33,8 +33,8 @@ from relaunch import (
     Stability,
     presets,
 )
-from relaunch.adapters.process import ProcessRuntime, ProcessSpec
-from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
+from relaunch.adapters.process import ProcessRuntime, ProcessSpec, run_foreground
+from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor, SupervisorError
 
 T = TypeVar("T")
 
@@ -422,12 +422,15 @@ def saved_run(state: str) -> dict[str, Any] | None:
     return run
 
 
-def test_foreground_stops_its_workload_on_sigterm(harness: Harness, tmp_path: Path) -> None:
-    """run_foreground turns SIGTERM into a stop of the workload's group and returns 0."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_foreground_stops_its_workload_when_signalled(
+    harness: Harness, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """run_foreground turns SIGTERM, SIGINT (Ctrl-C) or SIGHUP into a stop of the group; returns 0."""
     log = tmp_path / "log"
     sup = foreground(harness.state, ["sleep", "30"], log)
     run = wait_for(lambda: saved_run(harness.state))
-    sup.send_signal(signal.SIGTERM)
+    sup.send_signal(signum)
     assert sup.wait(timeout=5) == 0, log.read_text()
     assert_group_gone(run["pid"])
     assert "stopped by an operator" in log.read_text()
@@ -500,3 +503,13 @@ def test_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monk
     exec(compile(code, "README.md", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
     assert printed[-1] == "given-up 3"
     assert len(printed) == 5
+
+
+def test_foreground_refuses_a_state_file_of_another_supervisor(tmp_path: Path) -> None:
+    """A state file written by another supervisor id is an error, and nothing is started."""
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"schema": 1, "supervisor": "relaunch", "workloads": {}}))
+    marker = tmp_path / "starts"
+    with pytest.raises(SupervisorError, match="relaunch"):
+        run_foreground("w", ["sh", "-c", f"echo run >> {marker}"], policy(), str(state))
+    assert starts(marker) == 0

@@ -479,15 +479,16 @@ def run_foreground(
     *,
     stop_grace: float = STOP_GRACE_S,
 ) -> int:
-    """Supervise one command until the policy stops or gives up on it, or SIGINT/SIGTERM arrives.
+    """Supervise one command until the policy stops or gives up on it, or the supervisor is signalled.
 
     The entry point of ``relaunch supervise NAME --exec -- COMMAND ...``. Running it again
     resumes from ``state_path``: a process still running from an interrupted supervisor is
     adopted, a pending restart keeps its time and budget, and a workload that was stopped or
-    given up is started again with a fresh state (the operator's start). SIGINT and SIGTERM
-    (when called from the main thread) stop the workload through the supervisor (SIGTERM to its
-    group, SIGKILL after ``stop_grace``) and return once it is down. Returns 0 if it ended
-    stopped, 1 if the policy gave up.
+    given up is started again with a fresh state (the operator's start). SIGINT, SIGTERM and
+    SIGHUP (when called from the main thread) stop the workload through the supervisor (SIGTERM
+    to its group, SIGKILL after ``stop_grace``) and return once it is down: the workload runs in
+    a session of its own, so a Ctrl-C or a closed terminal would not reach it otherwise. Returns
+    0 if it ended stopped, 1 if the policy gave up.
     """
     done = threading.Event()
     interrupted = threading.Event()
@@ -500,11 +501,16 @@ def run_foreground(
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[signum] = signal.signal(signum, lambda signum, frame: interrupted.set())
     try:
         runtime = ProcessRuntime(stop_grace=stop_grace)
-        with Supervisor(runtime, state_path, on_decision=hook) as sup:
+        try:
+            sup = Supervisor(runtime, state_path, on_decision=hook)
+        except BaseException:  # a foreign or unreadable state file: release the runtime, re-raise
+            runtime.close()
+            raise
+        with sup:
             sup.add(name, ProcessSpec(argv), policy)
             if sup.status(name).phase in (Phase.STOPPED, Phase.GIVEN_UP):
                 sup.start(name)
