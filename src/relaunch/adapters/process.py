@@ -14,12 +14,11 @@ What it does, and the facts it relies on:
   warns, and is later reaped by ``subprocess``'s own clean-up, which would steal the exit status
   from a supervisor that adopts the process in the same program.
 - **How a run ended.** ``os.waitid`` on the run's pidfd (``P_PIDFD``) gives the exit code
-  (``CLD_EXITED``) or the signal that killed it (``CLD_KILLED``, ``CLD_DUMPED``); see
-  waitid(2). When the group's leader exits, whatever it left in its
-  group is killed with SIGKILL, as the kernel does to a PID namespace whose init exits (so a
-  container-like unit: a restarted run never meets leftovers of the previous one). The kill is
-  sent before the leader is reaped: a zombie still holds its pid, so the group id cannot have
-  been reused yet.
+  (``CLD_EXITED``) or the signal that killed it (``CLD_KILLED``, ``CLD_DUMPED``); see waitid(2).
+  When the group's leader exits, whatever it left in its group is killed with SIGKILL, as the
+  kernel does to a PID namespace whose init exits (so a container-like unit: a restarted run
+  never meets leftovers of the previous one). The kill is sent before the leader is reaped: a
+  zombie still holds its pid, so the group id cannot have been reused yet.
 - **Stopping.** A stop requested through the supervisor sends SIGTERM to the group, then
   SIGKILL after ``stop_grace`` seconds (10 s by default, as ``docker stop``); the core makes
   that run ``STOPPED`` whatever its status.
@@ -336,7 +335,7 @@ class ProcessRuntime:
         self._runs[name] = _Run(name, boot, pid, ticks, started_at, pidfd, adopted=True)
         logger.warning(
             "%s: adopted pid %d (process group %d), started by a previous supervisor; "
-            "it is not our child, so its exit status will be unknown",
+            "unless this program is its parent, its exit status will be unknown (LOST)",
             name,
             pid,
             pid,
@@ -403,7 +402,8 @@ class ProcessRuntime:
                         self._stop_grace,
                         extra={"workload": run.name, "pid": run.pid},
                     )
-                    # Still in _runs, so not reaped yet: the group id is still this run's.
+                    # Our own child is still in _runs, so not reaped: the group id is still this
+                    # run's. An adopted one relies on cyclic pid allocation (module docstring).
                     _killpg(run.pid, signal.SIGKILL)
 
     def _exited(self, run: _Run) -> None:
