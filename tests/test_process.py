@@ -392,6 +392,38 @@ def test_process_that_died_while_no_supervisor_watched_is_lost(harness: Harness)
     assert (new.pid != info.pid, new.adopted) == (True, False)
 
 
+@pytest.mark.parametrize("field", ["ticks", "boot"])
+def test_a_reused_pid_is_never_adopted(harness: Harness, field: str) -> None:
+    """A live process whose start time or boot id differs from the saved run is not that run.
+
+    The saved run is edited to look like an earlier process that had the same pid (another
+    start time) or ran before a reboot (another boot id): the next supervisor reports that run
+    LOST, starts a new one, and leaves the stranger alone.
+    """
+    first, runtime = harness.supervisor()
+    first.add("w", sh("sleep 30"), policy(0))
+    stranger = wait_for(lambda: runtime.process("w"))
+    harness.close(first)
+    doc = json.loads(Path(harness.state).read_text())
+    runs = json.loads(doc["cursor"])
+    saved = runs["runs"]["w"]
+    saved[field] = saved["ticks"] - 1 if field == "ticks" else "00000000-0000-0000-0000-000000000000"
+    doc["cursor"] = json.dumps(runs)
+    Path(harness.state).write_text(json.dumps(doc))
+    try:
+        second, adopter = harness.supervisor()
+        second.add("w", sh("sleep 30"), policy(0))
+        event = harness.wait_decisions("w", 1)[0]
+        assert (event.outcome.cause, event.decision.rule) == (Cause.LOST, Rule.LOST)
+        new = wait_for(lambda: adopter.process("w"))
+        assert (new.pid != stranger.pid, new.adopted) == (True, False)
+        os.killpg(stranger.pid, 0)  # untouched
+    finally:
+        os.killpg(stranger.pid, signal.SIGKILL)
+        os.waitpid(stranger.pid, 0)
+    assert_group_gone(stranger.pid)
+
+
 FOREGROUND = textwrap.dedent(
     """
     import logging, sys
