@@ -167,3 +167,19 @@ def test_reconnects_forever_with_capped_backoff(
     [event] = h.wait_decisions("svc", 1, timeout=30)
     assert event.outcome.cause is Cause.LOST
     wait_running(h, "svc")
+
+
+def test_supervisor_made_while_the_daemon_is_down_waits_for_it(
+    harness: Harnesses, engine: Engine, engine_client: docker.DockerClient
+) -> None:
+    """With the daemon down, a new supervisor still takes its workloads (pending), and creates and
+    starts them once the daemon answers; a first start is not a restart, so no decision."""
+    engine.wait_gone(engine.signal(signal.SIGTERM))
+    h = harness(engine.host, **DISRUPTION)
+    h.supervisor.add("svc", spec(RUN_FOREVER), presets.recommended())
+    assert h.supervisor.status("svc").phase is Phase.PENDING
+    time.sleep(1.0)
+    engine.start()
+    wait_running(h, "svc")
+    assert h.container(engine_client, "svc").status == "running"
+    assert h.of("svc") == []

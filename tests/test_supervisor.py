@@ -345,6 +345,43 @@ def test_unexpected_start_error_is_retried_not_fatal(
     assert "unexpected error at start" in caplog.text
 
 
+def test_hooks_run_outside_the_supervisor_lock(
+    tmp_path: Path, runtime: FakeRuntime, clock: ManualClock
+) -> None:
+    """A hook can wait on another thread that uses the supervisor: hooks hold no lock."""
+    seen: list[Phase] = []
+
+    def hook(event: DecisionEvent) -> None:
+        other = threading.Thread(target=lambda: seen.append(s.status(event.name).phase))
+        other.start()
+        other.join(2.0)
+        assert not other.is_alive(), "status() blocked: the hook was called under the lock"
+
+    with Supervisor(runtime, str(tmp_path / "s.json"), clock=clock, on_decision=hook) as s:
+        s.add("w", None, crash_policy())
+        eventually(lambda: len(runtime.starts) == 1)
+        die(s, runtime, clock, "r1", 1, 0.5)
+        s.stop("w")
+    assert seen == [Phase.BACKING_OFF, Phase.STOPPED]
+
+
+def test_stop_request_survives_a_supervisor_restart(tmp_path: Path, clock: ManualClock) -> None:
+    """A stop asked while the runtime was unreachable still makes the later death STOPPED."""
+    path = str(tmp_path / "s.json")
+    first = FakeRuntime()
+    with Supervisor(first, path, clock=clock) as s:
+        s.add("w", None, crash_policy())
+        eventually(lambda: s.status("w").phase is Phase.RUNNING)
+        s.stop("w")  # the fake runtime "stops" nothing: the death is reported later
+    events: list[DecisionEvent] = []
+    second = FakeRuntime()
+    second.world["w"] = Running()
+    with Supervisor(second, path, clock=clock, on_decision=events.append) as s:
+        s.add("w", None, crash_policy())
+        die(s, second, clock, "r1", 143, 1.0)
+    assert [e.outcome.cause for e in events] == [Cause.STOPPED]
+
+
 def test_operator_start_after_give_up_starts_with_a_fresh_state(
     sup: Supervisor, runtime: FakeRuntime, clock: ManualClock, events: list[DecisionEvent]
 ) -> None:

@@ -136,6 +136,17 @@ def format_since(ns: int) -> str:
     return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Clients:
+    """One client per thread role: requests sessions are not documented as thread-safe, and a
+    ping must not queue behind a slow call on a shared connection pool."""
+
+    client: docker.DockerClient  # models API, for create(): it maps options to host config
+    api: docker.APIClient  # the client's low-level API: callers' and scheduler's calls
+    events: docker.APIClient  # the events thread: stream, replay, inspections
+    ping: docker.APIClient  # the watchdog, with a short timeout
+
+
 @dataclass(slots=True)
 class _Held:
     """A death after a ``kill``: the operator's stop, unless the daemon goes away first."""
@@ -174,13 +185,11 @@ class DockerRuntime:
         self._reconnect_initial = reconnect_initial
         self._reconnect_cap = reconnect_cap
         self._stop_timeout = stop_timeout
-        url = base_url or docker.utils.kwargs_from_env().get("base_url")
-        # One client per thread role: requests sessions are not documented as thread-safe, and a
-        # ping must not queue behind a slow call on a shared pool.
-        self._client = docker.DockerClient(base_url=url, timeout=api_timeout, version="auto")
-        self._api = self._client.api
-        self._events_api = docker.APIClient(base_url=url, timeout=api_timeout, version="auto")
-        self._ping_api = docker.APIClient(base_url=url, timeout=ping_timeout, version="auto")
+        self._url = base_url or docker.utils.kwargs_from_env().get("base_url")
+        self._api_timeout = api_timeout
+        self._ping_timeout = ping_timeout
+        self._clients: _Clients | None = None
+        self._clients_lock = threading.Lock()
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._connected = threading.Event()
@@ -209,6 +218,29 @@ class DockerRuntime:
 
     def name_of(self, workload: str) -> str:
         return container_name(self._id, workload)
+
+    def _c(self) -> _Clients:
+        """The API clients, made on first contact: the API version is negotiated with the daemon
+        (``version="auto"`` asks it), which needs it up, and the runtime must work (and wait)
+        when it is not."""
+        with self._clients_lock:
+            if self._closing.is_set():
+                raise RuntimeUnavailable("the runtime is closed")
+            if self._clients is None:
+                try:
+                    probe = docker.APIClient(base_url=self._url, timeout=self._ping_timeout, version="auto")
+                except _UNREACHABLE as exc:
+                    raise RuntimeUnavailable(str(exc)) from exc
+                version = probe.api_version
+                probe.close()
+                client = docker.DockerClient(base_url=self._url, timeout=self._api_timeout, version=version)
+                self._clients = _Clients(
+                    client=client,
+                    api=client.api,
+                    events=docker.APIClient(base_url=self._url, timeout=self._api_timeout, version=version),
+                    ping=docker.APIClient(base_url=self._url, timeout=self._ping_timeout, version=version),
+                )
+            return self._clients
 
     @property
     def _report(self) -> Sink:
@@ -239,12 +271,12 @@ class DockerRuntime:
         # Refuse a foreign container with our name now; if the daemon is down, reconciliation
         # checks again when it answers.
         with contextlib.suppress(RuntimeUnavailable):
-            self._inspect(self._api, name)
+            self._inspect(self._c().api, name)
         with self._lock:
             self._specs[name] = spec
 
     def observe(self, name: str) -> Observation:
-        return self._observe(self._api, name)
+        return self._observe(self._c().api, name)
 
     def start(self, name: str, *, create: bool) -> None:
         try:
@@ -255,7 +287,7 @@ class DockerRuntime:
                 cid = self._create(name)
             if cid is not None:
                 try:
-                    self._api.start(cid)
+                    self._c().api.start(cid)
                     return
                 except docker.errors.NotFound:
                     with self._lock:
@@ -276,7 +308,7 @@ class DockerRuntime:
                 return
             with self._lock:
                 self._stopping.add(cid)
-            self._api.stop(cid, timeout=self._stop_timeout)
+            self._c().api.stop(cid, timeout=self._stop_timeout)
         except docker.errors.NotFound:
             return
         except _UNREACHABLE as exc:
@@ -288,9 +320,12 @@ class DockerRuntime:
         deadline = time.monotonic() + 0.9
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._client.close()
-        self._events_api.close()
-        self._ping_api.close()
+        with self._clients_lock:
+            clients, self._clients = self._clients, None
+        if clients is not None:
+            clients.client.close()
+            clients.events.close()
+            clients.ping.close()
 
     # -- containers -------------------------------------------------------------------------
 
@@ -298,7 +333,7 @@ class DockerRuntime:
         with self._lock:
             cid = self._ids.get(name)
         if cid is None:
-            attrs = self._inspect(self._api, name)
+            attrs = self._inspect(self._c().api, name)
             cid = None if attrs is None else str(attrs["Id"])
         return cid
 
@@ -308,7 +343,7 @@ class DockerRuntime:
         labels = {**dict(spec.options.get("labels") or {}), LABEL_SUPERVISOR: self._id, LABEL_WORKLOAD: name}
         options = {k: v for k, v in spec.options.items() if k != "labels"}
         try:
-            container = self._client.containers.create(
+            container = self._c().client.containers.create(
                 spec.image,
                 spec.command,
                 name=self.name_of(name),
@@ -326,8 +361,8 @@ class DockerRuntime:
         # An APIError is the workload's fault (bad command: 400) unless the daemon itself is
         # going away (e.g. shutting down); tell them apart by asking the daemon.
         try:
-            self._ping_api.ping()
-        except _UNREACHABLE as ping_exc:
+            self._c().ping.ping()
+        except (RuntimeUnavailable, *_UNREACHABLE) as ping_exc:
             raise RuntimeUnavailable(f"start of {name}: {exc}; ping: {ping_exc}") from exc
         raise StartError(f"{name}: {exc.explanation or exc}") from exc
 
@@ -423,7 +458,7 @@ class DockerRuntime:
             delay = min(self._reconnect_cap, delay * 2)
 
     def _connect_and_follow(self) -> None:
-        api = self._events_api
+        api = self._c().events
         api.ping()
         now_ns = parse_time_ns(api.info()["SystemTime"])
         assert now_ns is not None
@@ -571,10 +606,10 @@ class DockerRuntime:
             if not self._connected.is_set():
                 continue
             try:
-                self._ping_api.ping()
+                self._c().ping.ping()
                 with self._lock:
                     self._last_contact_ns = time.time_ns()
-            except _UNREACHABLE as exc:
+            except (RuntimeUnavailable, *_UNREACHABLE) as exc:
                 logger.warning("docker ping failed (%s); closing the events stream", exc)
                 # Mark the outage before the stream thread notices, so nothing held is released
                 # as an operator stop in between.

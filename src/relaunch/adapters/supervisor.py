@@ -9,18 +9,23 @@ reports back through the ``Sink`` methods of ``Supervisor``.
 
 Threads: runtime threads call the ``Sink`` methods; the scheduler thread calls
 ``Runtime.start``; callers call ``add``/``stop``/``status``. One re-entrant lock guards workload
-records; a second lock serialises the actions (start, stop) so an operator stop can never race a
-start that is already under way.
+records and is never held while calling the runtime or a hook; a per-workload lock serialises
+that workload's actions (start, stop), so an operator stop never races a start under way.
+Decision hooks are queued under the lock and called after it is released, in decision order, so a
+hook may call back into the supervisor (or into a runtime that takes its own lock).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import heapq
 import itertools
 import logging
 import threading
+import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -185,6 +190,7 @@ class _Workload:
     last_outcome: Outcome | None = None
     reason: str | None = None
     rule: Rule | None = None
+    action: threading.RLock = field(default_factory=threading.RLock)  # held across start/stop
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,6 +200,7 @@ class _Workload:
             "restart_at": self.restart_at,
             "reason": self.reason,
             "rule": None if self.rule is None else self.rule.value,
+            "stop_requested": self.stop_requested,
             "last_outcome": _outcome_to_dict(self.last_outcome),
         }
 
@@ -258,7 +265,8 @@ class Supervisor:
         self._store = StateStore(state_path)
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self._action_lock = threading.Lock()
+        self._outbox: deque[DecisionEvent] = deque()
+        self._hook_lock = threading.RLock()
         self._workloads: dict[str, _Workload] = {}
         self._timers: list[_Timer] = []
         self._tokens = itertools.count(1)
@@ -320,18 +328,29 @@ class Supervisor:
         self.observed(name, obs)
 
     def stop(self, name: str) -> None:
-        """Stop ``name`` on purpose (an operator stop): cancel any pending start, never restart."""
-        with self._action_lock:
-            with self._lock:
-                w = self._get(name)
-                self._cancel(w)
-                w.stop_requested = True
-                running = w.phase in (Phase.RUNNING, Phase.STARTING, Phase.PENDING)
-                if not running and w.phase is not Phase.STOPPED:
-                    now = max(self._clock.time(), w.state.last_at)
-                    self._decide(w, None, Outcome(now, now, cause=Cause.STOPPED))
-            if running:
-                self._runtime.stop(name)
+        """Stop ``name`` on purpose (an operator stop): cancel any pending start, never restart.
+
+        Blocks while the runtime stops it (Docker: up to its stop timeout); raises
+        ``RuntimeUnavailable`` if the runtime cannot be reached (the request is kept and applied
+        to the death the runtime reports later).
+        """
+        with self._lock:
+            w = self._get(name)
+        try:
+            with w.action:
+                with self._lock:
+                    self._cancel(w)
+                    w.stop_requested = True
+                    running = w.phase in (Phase.RUNNING, Phase.STARTING, Phase.PENDING)
+                    if not running and w.phase is not Phase.STOPPED:
+                        now = max(self._clock.time(), w.state.last_at)
+                        self._decide(w, None, Outcome(now, now, cause=Cause.STOPPED))
+                    else:
+                        self._save()
+                if running:
+                    self._runtime.stop(name)
+        finally:
+            self._flush_hooks()
 
     def start(self, name: str) -> None:
         """Start ``name`` again on an operator's request, after a stop or a give-up.
@@ -376,8 +395,9 @@ class Supervisor:
                 return
             self._closed = True
             self._cond.notify_all()
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
         self._runtime.close()
-        self._thread.join(JOIN_TIMEOUT_S)
+        self._thread.join(max(0.05, deadline - time.monotonic()))
         with self._lock:
             self._save()
 
@@ -385,7 +405,7 @@ class Supervisor:
 
     def run_started(self, name: str) -> None:
         """A run of ``name`` started (ours, or an operator's manual start)."""
-        with self._lock:
+        with self._acting():
             w = self._workloads.get(name)
             if w is None or self._closed:
                 return
@@ -393,7 +413,7 @@ class Supervisor:
 
     def run_ended(self, name: str, end: RunEnd) -> None:
         """A run of ``name`` ended; handled at most once per ``end.run``."""
-        with self._lock:
+        with self._acting():
             w = self._workloads.get(name)
             if w is None or self._closed:
                 return
@@ -401,7 +421,7 @@ class Supervisor:
 
     def removed(self, name: str) -> None:
         """``name`` was removed from the runtime: an operator decision, never undone by us."""
-        with self._lock:
+        with self._acting():
             w = self._workloads.get(name)
             if w is None or self._closed:
                 return
@@ -409,7 +429,7 @@ class Supervisor:
 
     def observed(self, name: str, obs: Observation) -> None:
         """Reconcile ``name`` with what the runtime reports it is now."""
-        with self._lock:
+        with self._acting():
             w = self._workloads.get(name)
             if w is None or self._closed:
                 return
@@ -438,6 +458,29 @@ class Supervisor:
             self._cursor = cursor
 
     # -- internals (all called with self._lock held) ----------------------------------------
+
+    @contextlib.contextmanager
+    def _acting(self) -> Iterator[None]:
+        """Hold the lock for the block; then, released, call the hooks its decisions queued."""
+        try:
+            with self._lock:
+                yield
+        finally:
+            self._flush_hooks()
+
+    def _flush_hooks(self) -> None:
+        # One deliverer at a time keeps decision order; re-entrant so a hook may decide again.
+        with self._hook_lock:
+            while True:
+                with self._lock:
+                    if not self._outbox:
+                        return
+                    event = self._outbox.popleft()
+                assert self._hook is not None
+                try:
+                    self._hook(event)
+                except Exception:  # a user hook must not kill a supervisor thread; logged with traceback
+                    logger.exception("%s: decision hook failed", event.name, extra={"workload": event.name})
 
     def _get(self, name: str) -> _Workload:
         try:
@@ -484,6 +527,7 @@ class Supervisor:
                 last_outcome=_outcome_from_dict(saved.get("last_outcome")),
                 reason=saved.get("reason"),
                 rule=None if rule is None else Rule(rule),
+                stop_requested=bool(saved.get("stop_requested", False)),
             )
         except (KeyError, TypeError, ValueError, StateError) as exc:
             raise StoreError(f"state file {self._store.path}: workload {name!r}: {exc}") from exc
@@ -575,10 +619,7 @@ class Supervisor:
             },
         )
         if self._hook is not None:
-            try:
-                self._hook(DecisionEvent(w.name, run, outcome, decision))
-            except Exception:  # a user hook must not kill a supervisor thread; logged with traceback
-                logger.exception("%s: decision hook failed", w.name, extra={"workload": w.name})
+            self._outbox.append(DecisionEvent(w.name, run, outcome, decision))
 
     def _start_soon(self, w: _Workload) -> None:
         """The first start of a workload (no decision asked for it): now, once."""
@@ -623,42 +664,53 @@ class Supervisor:
         return w is None or w.token != timer.token
 
     def _fire(self, timer: _Timer) -> None:
-        with self._action_lock:
+        with self._lock:
+            w = self._workloads.get(timer.name)
+        if w is None:
+            return
+        try:
+            with w.action:
+                self._start(w, timer.token)
+        finally:
+            self._flush_hooks()
+
+    def _start(self, w: _Workload, token: int) -> None:
+        with self._lock:
+            if self._closed or w.token != token:
+                return  # cancelled (operator stop, removal) while it was due
+            w.token = 0
+            w.phase = Phase.STARTING
+            create = w.fresh
+            began = self._clock.time()
+        try:
+            self._runtime.start(w.name, create=create)
+        except StartError as exc:
             with self._lock:
-                w = self._workloads.get(timer.name)
-                if self._closed or w is None or w.token != timer.token:
-                    return  # cancelled (operator stop, removal) while it was due
-                w.token = 0
-                w.phase = Phase.STARTING
-                create = w.fresh
-                began = self._clock.time()
-            try:
-                self._runtime.start(w.name, create=create)
-            except StartError as exc:
-                with self._lock:
+                if not self._closed:
                     now = self._clock.time()
                     started = max(began, w.state.last_at)
                     outcome = Outcome(started, max(now, started), cause=Cause.START_FAILED)
                     self._decide(w, None, outcome, detail=str(exc))
-                return
-            except Exception as exc:  # RuntimeUnavailable, or a surprise: retry, never die
-                if not isinstance(exc, RuntimeUnavailable):
-                    logger.exception("%s: unexpected error at start", w.name, extra={"workload": w.name})
-                with self._lock:
-                    if w.token == 0 and not self._closed:
-                        logger.warning(
-                            "%s: runtime unavailable at start (%s); retrying in %.1fs",
-                            w.name,
-                            exc,
-                            self._unavailable_retry,
-                            extra={"workload": w.name},
-                        )
-                        w.phase = Phase.BACKING_OFF
-                        self._schedule(w, self._unavailable_retry)
-                return
+            return
+        except Exception as exc:  # RuntimeUnavailable, or a surprise: retry later, never die
+            if not isinstance(exc, RuntimeUnavailable):
+                logger.exception("%s: unexpected error at start", w.name, extra={"workload": w.name})
             with self._lock:
-                w.fresh = False
-                if w.phase is Phase.STARTING:
-                    w.phase = Phase.RUNNING
-                    w.restart_at = None
+                if w.token == 0 and not self._closed and w.phase is Phase.STARTING:
+                    logger.warning(
+                        "%s: runtime unavailable at start (%s); retrying in %.1fs",
+                        w.name,
+                        exc,
+                        self._unavailable_retry,
+                        extra={"workload": w.name},
+                    )
+                    w.phase = Phase.BACKING_OFF
+                    self._schedule(w, self._unavailable_retry)
+            return
+        with self._lock:
+            w.fresh = False
+            if w.phase is Phase.STARTING:
+                w.phase = Phase.RUNNING
+                w.restart_at = None
+            if not self._closed:
                 self._save()
