@@ -97,13 +97,26 @@ def _first_capped_step(initial: float, factor: float, cap: float) -> int:
     """The smallest step whose uncapped delay ``initial * factor ** (step - 1)`` reaches ``cap``."""
     if factor == 1.0:
         return 1 if initial >= cap else 2**62
+
+    def reaches(step: int) -> bool:
+        try:
+            return initial * factor ** (step - 1) >= cap
+        except OverflowError:  # factor ** n beyond the largest float is past any finite cap
+            return True
+
     # The logarithm gives the answer up to float error; the loops settle it exactly.
-    step = max(1, int(math.log(cap / initial) / math.log(factor)))
-    while initial * factor ** (step - 1) < cap:
+    step = max(1, int((math.log(cap) - math.log(initial)) / math.log(factor)))
+    while not reaches(step):
         step += 1
-    while step > 1 and initial * factor ** (step - 2) >= cap:
+    while step > 1 and reaches(step - 1):
         step -= 1
     return step
+
+
+def _ratio(owner: str, low: float, high: float) -> None:
+    """Refuse bounds whose ratio overflows, so that no delay computation between them can."""
+    if not math.isfinite(high / low):
+        raise PolicyError(f"{owner}: the ratio of {high!r} to {low!r} overflows; use a larger initial delay")
 
 
 @attrs.frozen(slots=True)
@@ -122,6 +135,7 @@ class Exponential(Backoff):
         normalize(self, "cap", finite("Exponential.cap", self.cap))
         if self.cap < self.initial:
             raise PolicyError(f"Exponential.cap: must be >= initial ({self.initial:g}), got {self.cap!r}")
+        _ratio("Exponential.initial", self.initial, self.cap)
         capped_from = _first_capped_step(self.initial, self.factor, self.cap)
         object.__setattr__(self, "_capped_from", capped_from)
 
@@ -152,6 +166,7 @@ class Geometric(Backoff):
         normalize(self, "steps", count("Geometric.steps", self.steps, minimum=1))
         if self.last < self.first:
             raise PolicyError(f"Geometric.last: must be >= first ({self.first:g}), got {self.last!r}")
+        _ratio("Geometric.first", self.first, self.last)
 
     @property
     def cap(self) -> float:

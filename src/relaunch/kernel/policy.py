@@ -351,6 +351,19 @@ class Policy:
         next_state = make_state(seed, attempt, step, restarts, used, previous, outcome.ended_at, rule)
         return _decision(Action.GIVE_UP, 0.0, 0, next_state, rule, outcome, self)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe data that :meth:`from_dict` turns back into an equal policy."""
+        from .serialize import to_dict
+
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Policy:
+        """Rebuild a policy from :meth:`to_dict` output; raise :class:`PolicyError` naming the bad key."""
+        from .serialize import from_dict
+
+        return from_dict(cls, data, "policy")
+
     def explain(self, decision: Decision) -> str:
         """The one-line reason for ``decision`` (``Decision.reason`` calls this lazily)."""
         from ._explain import explain
