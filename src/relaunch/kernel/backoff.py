@@ -18,6 +18,7 @@ from .errors import PolicyError
 
 __all__ = [
     "Backoff",
+    "Compounded",
     "Constant",
     "Exponential",
     "Fibonacci",
@@ -214,6 +215,80 @@ class Fibonacci(Backoff):
 
     def describe(self) -> str:
         return f"fibonacci {self.initial:g}s up to {self.cap:g}s"
+
+
+#: A compounded curve longer than this is a configuration mistake (a factor barely above 1).
+_MAX_COMPOUNDED_STEPS = 10_000
+
+
+def _compounded_table(initial: float, factor: float, ceiling: float, grid: float) -> tuple[float, ...]:
+    """The delays of a compounded curve up to the first one that repeats (it repeats from then on)."""
+    # Work in whole grid units, as PM2 works in whole milliseconds, and divide at the end: 337 / 1000
+    # is the float nearest 0.337, while 337 * 0.001 is not.
+    per_second = 1.0 / grid
+    # Whole units are exact floats only up to 2**53; a finer grid could not be floored exactly
+    # (and 1 / a subnormal grid is infinite).
+    if not max(initial, ceiling) * per_second <= 2.0**53:
+        raise PolicyError(
+            f"Compounded.grid: must leave at most 2**53 steps below {max(initial, ceiling):g}s, got {grid!r}"
+        )
+    if abs(per_second - round(per_second)) <= 1e-9 * per_second:
+        per_second = float(round(per_second))
+    ceiling_units = ceiling * per_second
+    delays = [initial]
+    units = initial * per_second
+    while len(delays) <= _MAX_COMPOUNDED_STEPS:
+        following = float(math.floor(min(ceiling_units, units * factor)))
+        if following == units:
+            return tuple(delays)
+        delays.append(following / per_second)
+        units = following
+    raise PolicyError(
+        f"Compounded.factor: {factor!r} takes more than {_MAX_COMPOUNDED_STEPS} steps "
+        f"from {initial:g}s to settle below {ceiling:g}s"
+    )
+
+
+@attrs.frozen(slots=True)
+class Compounded(Backoff):
+    """Each delay is the previous one times ``factor``, at most ``ceiling``, rounded down to ``grid``.
+
+    PM2's ``exp_backoff_restart_delay`` (Unitech/pm2 ``lib/God.js``, ``handleExit``): the base
+    delay first, then ``Math.floor(Math.min(15000, previous * 1.5))`` milliseconds, so 100 ms
+    gives 100, 150, 225, 337, 505 ... 15000 ms. Unlike :class:`Exponential`, each delay is
+    computed from the previous *rounded* one, which is why the sequence is a table here. The
+    ceiling bounds the growth, not the first delay (PM2 starts at its base even above 15 s), so
+    ``cap`` is the larger of ``initial`` and ``ceiling``.
+    """
+
+    kind: ClassVar[str] = "compounded"
+    initial: float
+    factor: float = 1.5
+    ceiling: float = 15.0
+    grid: float = 0.001
+    _table: tuple[float, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "initial", finite("Compounded.initial", self.initial))
+        normalize(self, "factor", finite("Compounded.factor", self.factor, minimum=1.0))
+        normalize(self, "ceiling", finite("Compounded.ceiling", self.ceiling))
+        normalize(self, "grid", finite("Compounded.grid", self.grid, strict=True))
+        table = _compounded_table(self.initial, self.factor, self.ceiling, self.grid)
+        object.__setattr__(self, "_table", table)
+
+    @property
+    def cap(self) -> float:
+        return max(self._table)
+
+    def delay(self, step: int) -> float:
+        table = self._table
+        return table[step - 1] if step <= len(table) else table[-1]
+
+    def describe(self) -> str:
+        return (
+            f"compounded {self.initial:g}s x{self.factor:g} up to {self.ceiling:g}s "
+            f"(rounded down to {self.grid:g}s)"
+        )
 
 
 def _delays(value: object) -> tuple[float, ...]:
