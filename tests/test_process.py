@@ -21,12 +21,10 @@ from typing import Any, TypeVar
 import pytest
 
 from relaunch import (
-    DAEMON_CLEAN_SIGNALS,
     Action,
     Cause,
     Constant,
     CountBudget,
-    ExitRules,
     Mode,
     Policy,
     Rule,
@@ -302,24 +300,12 @@ def test_stop_before_the_first_start_is_recorded(harness: Harness, tmp_path: Pat
     assert sup.status("w").phase is Phase.STOPPED
 
 
-def systemd_on_failure() -> Policy:
-    """systemd's ``Restart=on-failure`` for a daemon, with a short ``RestartSec``.
-
-    ``presets.systemd`` is written on another branch; until it is merged, the same exit
-    classification from kernel parts (systemd ``is_clean_exit``: SIGHUP, SIGINT, SIGTERM and
-    SIGPIPE are clean deaths for a daemon).
-    """
-    preset = getattr(presets, "systemd", None)
-    if preset is not None:
-        return preset("on-failure", restart_sec=0.05)  # type: ignore[no-any-return]
-    return policy(5, mode=Mode.ON_FAILURE, exits=ExitRules(success_signals=DAEMON_CLEAN_SIGNALS))
-
-
-def test_signal_classification_like_systemd(harness: Harness) -> None:
-    """Under systemd's on-failure, death by SIGTERM is a clean end and SIGSEGV a failure."""
+def test_signal_classification_under_systemd(harness: Harness) -> None:
+    """Under ``presets.systemd()`` (on-failure), death by SIGTERM is clean and SIGSEGV a failure."""
+    systemd = presets.systemd(restart_sec=0.05)
     sup, _ = harness.supervisor()
-    sup.add("term", sh("kill -TERM $$"), systemd_on_failure())
-    sup.add("segv", sh("kill -SEGV $$"), systemd_on_failure())
+    sup.add("term", sh("kill -TERM $$"), systemd)
+    sup.add("segv", sh("kill -SEGV $$"), systemd)
     term = harness.wait_decisions("term", 1)[0]
     segv = harness.wait_decisions("segv", 1)[0]
     assert (term.outcome.signal, term.decision.action, term.decision.rule) == (
