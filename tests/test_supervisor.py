@@ -407,3 +407,20 @@ def test_a_hook_may_wait_for_a_thread_that_decides(
         eventually(lambda: len(seen) == 2)
     assert blocked == [False]
     assert seen == ["RETRY", "STOP"]
+
+
+def test_operator_start_after_give_up_starts_with_a_fresh_state(
+    sup: Supervisor, runtime: FakeRuntime, clock: ManualClock, events: list[DecisionEvent]
+) -> None:
+    """start() after a give-up resets the budget and starts at once; it is a no-op while running."""
+    sup.add("w", None, crash_policy(0))
+    eventually(lambda: len(runtime.starts) == 1)
+    die(sup, runtime, clock, "r1", 1, 0.5)
+    assert sup.status("w").phase is Phase.GIVEN_UP
+    sup.start("w")
+    eventually(lambda: sup.status("w").phase is Phase.RUNNING)
+    assert len(runtime.starts) == 2
+    assert sup.status("w").restarts == 0
+    sup.start("w")
+    time.sleep(0.05)
+    assert len(runtime.starts) == 2

@@ -352,6 +352,23 @@ class Supervisor:
         finally:
             self._flush_hooks()
 
+    def start(self, name: str) -> None:
+        """Start ``name`` again on an operator's request, after a stop or a give-up.
+
+        The operator's manual start, as in ``_became_running``: a fresh state (``Policy.start``),
+        and a start now, creating the workload if it was removed. Does nothing to a workload
+        that is running, starting or backing off.
+        """
+        with self._lock:
+            w = self._get(name)
+            if w.phase not in (Phase.STOPPED, Phase.GIVEN_UP):
+                return
+            w.state = w.policy.start(at=self._clock.time(), seed=seed_for(name))
+            w.stop_requested = False
+            w.fresh = True
+            self._start_soon(w)
+            self._save()
+
     def status(self, name: str) -> Status:
         """Phase, restart counts, last outcome and last reason of ``name``."""
         with self._lock:
