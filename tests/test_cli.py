@@ -190,7 +190,7 @@ def test_simulate_prints_the_timeline_and_a_summary() -> None:
     assert lines[3].split() == ["run", "start", "duration", "ended", "decision", "delay", "reason"]
     assert lines[4].split()[:6] == ["1", "0:00:00.0", "0.5s", "exit", "1", "retry"]
     assert lines[6].split()[:7] == ["3", "0:00:16.0", "0.5s", "exit", "1", "give-up", "-"]
-    assert lines[6].endswith("giving up: at most 2 restarts used up")
+    assert lines[6].endswith("giving up: its budget (at most 2 restarts) is used up")
     assert lines[-2:] == [
         "  runs 3, restarts 2, uptime 1.5s, downtime 59m58s, availability 0.0%",
         "  longest outage 59m44s; gave up at 0:00:16.5",
