@@ -27,3 +27,17 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
+
+## bench: the benchmark suite (benchmarks/README.md); writes benchmarks/results.json and results.md.
+## BENCH_ARGS passes options through, e.g. BENCH_ARGS=--smoke for a handful of iterations.
+.PHONY: bench
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --json benchmarks/results.json --md benchmarks/results.md $(BENCH_ARGS)
