@@ -1,0 +1,221 @@
+"""Budgets: how many restarts a policy allows, and over what span.
+
+A budget is a frozen, stateless value. What it has used so far lives in the kernel's ``State`` as
+a *budget state*: an int, a float or a (nested) tuple of them, so a state serialises to JSON
+without knowing which budget made it. A budget only ever computes new budget states; it never
+changes one. New budgets (for a system whose rule fits none of these) subclass :class:`Budget`.
+
+Times are the restart's own time (``restart_at``: the run's end plus the delay), so that a window
+budget bounds the restarts themselves, jitter included; ``failed_at`` is there for budgets that
+count failures instead.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from typing import Any, ClassVar, TypeAlias
+
+import attrs
+
+from ._check import count, finite, normalize
+
+__all__ = ["Budget", "BudgetState", "CountBudget", "FixedWindow", "SlidingWindow", "Unlimited"]
+
+#: What a budget has used: an int, a float or a (nested) tuple of them. Opaque outside its budget,
+#: hence ``Any`` to the type checker.
+BudgetState: TypeAlias = Any
+
+
+def _just_after(base: float, span: float) -> float:
+    """The smallest float ``t`` with ``t - base > span``: the first instant a window has moved on."""
+    t = base + span
+    while not t - base > span:
+        t = math.nextafter(t, math.inf)
+    return t
+
+
+class Budget:
+    """Base of the budgets. Subclasses implement every method below without side effects."""
+
+    __slots__ = ()
+    kind: ClassVar[str]
+    #: Whether ``earliest`` can ever be finite, so that ``Exhausted.WAIT`` makes sense.
+    can_wait: ClassVar[bool] = False
+
+    def initial(self, at: float) -> BudgetState:
+        """The budget state of a workload first started at ``at``."""
+        raise NotImplementedError
+
+    def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        """The budget state after a restart at ``restart_at``, or None if the budget refuses it."""
+        raise NotImplementedError
+
+    def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
+        """The earliest time >= ``restart_at`` at which ``admit`` accepts, or ``math.inf``."""
+        return math.inf
+
+    def reset(self, used: BudgetState, at: float) -> BudgetState:
+        """The budget state after a stable run that ended at ``at`` resets the budget."""
+        raise NotImplementedError
+
+    def phrase(self, used: BudgetState, attempt: int) -> str:
+        """How a retry is numbered in reasons: ``1 of 9``, or ``4 (2 of 3 in 5s)``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+@attrs.frozen(slots=True)
+class Unlimited(Budget):
+    """No limit: the workload is restarted for as long as the policy says it should be."""
+
+    kind: ClassVar[str] = "unlimited"
+
+    def initial(self, at: float) -> BudgetState:
+        return 0
+
+    def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        return 0
+
+    def reset(self, used: BudgetState, at: float) -> BudgetState:
+        return 0
+
+    def phrase(self, used: BudgetState, attempt: int) -> str:
+        return str(attempt)
+
+    def describe(self) -> str:
+        return "unlimited restarts"
+
+
+@attrs.frozen(slots=True)
+class CountBudget(Budget):
+    """At most ``max_restarts`` restarts (per stable epoch, when the policy's stable runs reset it).
+
+    Budget state: the number of restarts used.
+    """
+
+    kind: ClassVar[str] = "count"
+    max_restarts: int
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "max_restarts", count("CountBudget.max_restarts", self.max_restarts))
+
+    def initial(self, at: float) -> BudgetState:
+        return 0
+
+    def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        return used + 1 if used < self.max_restarts else None
+
+    def reset(self, used: BudgetState, at: float) -> BudgetState:
+        return 0
+
+    def phrase(self, used: BudgetState, attempt: int) -> str:
+        return f"{used} of {self.max_restarts}"
+
+    def describe(self) -> str:
+        return f"at most {self.max_restarts} restarts"
+
+
+@attrs.frozen(slots=True)
+class SlidingWindow(Budget):
+    """At most ``max_restarts`` restarts in any ``period`` seconds (Erlang/OTP's intensity and period).
+
+    The window is inclusive, as OTP's: a restart exactly ``period`` seconds old still counts.
+    Budget state: the sorted times of the restarts that can still count.
+    """
+
+    kind: ClassVar[str] = "sliding-window"
+    can_wait: ClassVar[bool] = True
+    max_restarts: int
+    period: float
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "max_restarts", count("SlidingWindow.max_restarts", self.max_restarts))
+        normalize(self, "period", finite("SlidingWindow.period", self.period, strict=True))
+
+    def _live(self, times: tuple[float, ...], at: float) -> int:
+        """Index of the oldest restart in ``times`` still inside the window that ends at ``at``."""
+        period, index = self.period, 0
+        while index < len(times) and at - times[index] > period:
+            index += 1
+        return index
+
+    def initial(self, at: float) -> BudgetState:
+        return ()
+
+    def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        times: tuple[float, ...] = used
+        live = self._live(times, restart_at)
+        if len(times) - live >= self.max_restarts:
+            return None
+        # Restart times only go backwards if a caller restarted early; keep them sorted anyway.
+        insert = bisect_right(times, restart_at, live)
+        return (*times[live:insert], restart_at, *times[insert:])
+
+    def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
+        if self.max_restarts == 0:
+            return math.inf
+        times: tuple[float, ...] = used
+        live = times[self._live(times, restart_at) :]
+        if len(live) < self.max_restarts:
+            return restart_at
+        # The restart is admitted once the max_restarts-th newest one has left the window.
+        return max(restart_at, _just_after(live[-self.max_restarts], self.period))
+
+    def reset(self, used: BudgetState, at: float) -> BudgetState:
+        return ()
+
+    def phrase(self, used: BudgetState, attempt: int) -> str:
+        return f"{attempt} ({len(used)} of {self.max_restarts} in {self.period:g}s)"
+
+    def describe(self) -> str:
+        return f"at most {self.max_restarts} restarts in any {self.period:g}s"
+
+
+@attrs.frozen(slots=True)
+class FixedWindow(Budget):
+    """At most ``limit`` counted starts in a window of ``interval`` seconds (systemd's start limit).
+
+    The window opens at a counted start and, once more than ``interval`` seconds old, reopens at
+    the next one (systemd ``src/basic/ratelimit.c``, ``ratelimit_below``). With
+    ``count_first_start`` the workload's first start opens the first window and counts in it, as
+    systemd's does. Budget state: ``(window_begin, counted)``.
+    """
+
+    kind: ClassVar[str] = "fixed-window"
+    can_wait: ClassVar[bool] = True
+    limit: int
+    interval: float
+    count_first_start: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "limit", count("FixedWindow.limit", self.limit))
+        normalize(self, "interval", finite("FixedWindow.interval", self.interval, strict=True))
+
+    def initial(self, at: float) -> BudgetState:
+        return (at, 1 if self.count_first_start else 0)
+
+    def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        begin, counted = used
+        if restart_at - begin > self.interval:
+            begin, counted = restart_at, 0
+        return (begin, counted + 1) if counted < self.limit else None
+
+    def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
+        if self.limit == 0:
+            return math.inf
+        begin, counted = used
+        if restart_at - begin > self.interval or counted < self.limit:
+            return restart_at
+        return max(restart_at, _just_after(begin, self.interval))
+
+    def reset(self, used: BudgetState, at: float) -> BudgetState:
+        return (at, 0)
+
+    def phrase(self, used: BudgetState, attempt: int) -> str:
+        return f"{attempt} ({used[1]} of {self.limit} starts in {self.interval:g}s)"
+
+    def describe(self) -> str:
+        return f"at most {self.limit} starts per {self.interval:g}s window"

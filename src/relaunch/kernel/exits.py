@@ -1,0 +1,67 @@
+"""Exit classification: which exits are clean, and which exit codes or signals override the mode.
+
+This module only holds the configuration; the state machine in ``policy.py`` applies it.
+Vocabulary from systemd (``src/core/service.c``, ``service_shall_restart``; ``src/basic/
+exit-status.c``, ``is_clean_exit``): ``SuccessExitStatus`` adds clean codes and signals,
+``RestartPreventExitStatus`` prevents a restart and ``RestartForceExitStatus`` forces one; PM2's
+``stop_exit_codes`` are prevent codes.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal as _signal
+
+import attrs
+
+from ._check import codes, normalize, signals
+
+__all__ = ["DAEMON_CLEAN_SIGNALS", "ExitClass", "ExitRules", "Mode"]
+
+#: Signals systemd counts as a clean death for a daemon (``EXIT_CLEAN_DAEMON`` in ``is_clean_exit``).
+DAEMON_CLEAN_SIGNALS = frozenset(
+    int(s) for s in (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM, _signal.SIGPIPE)
+)
+
+
+class Mode(enum.Enum):
+    """Which endings are restarted (systemd's ``Restart=`` values; the table is in ``policy.py``)."""
+
+    ALWAYS = "always"
+    ON_FAILURE = "on-failure"
+    ON_SUCCESS = "on-success"
+    #: Deaths by an unclean signal, and OOM kills; not unclean exit codes.
+    ON_ABNORMAL = "on-abnormal"
+    #: Deaths by an unclean signal only.
+    ON_ABORT = "on-abort"
+    NEVER = "never"
+
+
+class ExitClass(enum.Enum):
+    """How a run that ended by itself (or by the OOM killer) ended."""
+
+    CLEAN = "clean"
+    EXIT_CODE = "exit-code"
+    SIGNAL = "signal"
+    OOM = "oom"
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class ExitRules:
+    """Clean exits, and the exit codes and signals that prevent or force a restart.
+
+    Prevent wins over force, and force over the restart mode (as in systemd).
+    """
+
+    success_codes: frozenset[int] = frozenset({0})
+    success_signals: frozenset[int] = frozenset()
+    prevent_codes: frozenset[int] = frozenset()
+    prevent_signals: frozenset[int] = frozenset()
+    force_codes: frozenset[int] = frozenset()
+    force_signals: frozenset[int] = frozenset()
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("success_codes", "prevent_codes", "force_codes"):
+            normalize(self, field, codes(f"ExitRules.{field}", getattr(self, field)))
+        for field in ("success_signals", "prevent_signals", "force_signals"):
+            normalize(self, field, signals(f"ExitRules.{field}", getattr(self, field)))

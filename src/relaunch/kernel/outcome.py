@@ -1,0 +1,88 @@
+"""How one run of a workload ended: the kernel's only input besides time.
+
+An :class:`Outcome` is built by an adapter (or a test, or a simulation) and validated once, here, so
+the state machine can trust it on its hot path.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import attrs
+
+from .errors import OutcomeError
+
+__all__ = ["Cause", "Outcome"]
+
+
+class Cause(enum.Enum):
+    """Why a run ended, as far as the supervisor can tell."""
+
+    #: The workload ended by itself; ``exit_code`` or ``signal`` says how.
+    EXITED = "exited"
+    #: Killed for exceeding its memory limit.
+    OOM = "oom"
+    #: It could not be started at all (bad image, bad command).
+    START_FAILED = "start-failed"
+    #: Lost through no fault of its own: the runtime or daemon went away or restarted, the host rebooted.
+    LOST = "lost"
+    #: An operator stopped or removed it on purpose.
+    STOPPED = "stopped"
+
+
+def _time(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OutcomeError(f"Outcome.{field}: must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise OutcomeError(f"Outcome.{field}: must be finite, got {value!r}")
+    return number
+
+
+def _optional_int(field: str, value: object, low: int, high: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise OutcomeError(f"Outcome.{field}: must be None or an integer in {low}..{high}, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Outcome:
+    """One finished run: when it started and ended (the caller's monotonic seconds) and how it ended.
+
+    ``exit_code`` is 0..255 and ``signal`` 1..64. An ``EXITED`` run has exactly one of them (a
+    process either exits or is killed); other causes may carry either, both or neither, as the
+    runtime reports them (Docker reports an OOM kill as exit code 137, for example).
+    """
+
+    started_at: float
+    ended_at: float
+    exit_code: int | None = None
+    signal: int | None = None
+    cause: Cause = Cause.EXITED
+
+    def __attrs_post_init__(self) -> None:
+        started = _time("started_at", self.started_at)
+        ended = _time("ended_at", self.ended_at)
+        if ended < started:
+            raise OutcomeError(
+                f"Outcome.ended_at: must not be before started_at ({started!r}), got {ended!r}"
+            )
+        _optional_int("exit_code", self.exit_code, 0, 255)
+        _optional_int("signal", self.signal, 1, 64)
+        if not isinstance(self.cause, Cause):
+            raise OutcomeError(f"Outcome.cause: must be a Cause, got {self.cause!r}")
+        if self.cause is Cause.EXITED and (self.exit_code is None) == (self.signal is None):
+            raise OutcomeError(
+                "Outcome.exit_code: an EXITED outcome needs exactly one of exit_code and signal, "
+                f"got exit_code={self.exit_code!r} signal={self.signal!r}"
+            )
+        # Ints are accepted for convenience and stored as floats, so equal outcomes compare equal.
+        object.__setattr__(self, "started_at", started)
+        object.__setattr__(self, "ended_at", ended)
+
+    @property
+    def duration(self) -> float:
+        """How long the run lasted, in seconds."""
+        return self.ended_at - self.started_at
