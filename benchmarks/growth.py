@@ -15,6 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from benchmarks.decide import CRASH_RUN, crash_loop, replay
+from benchmarks.harness import Case, Workload
+from relaunch import Outcome, Policy, State
 from relaunch.kernel import (
     Constant,
     CountBudget,
@@ -24,10 +27,6 @@ from relaunch.kernel import (
     SlidingWindow,
     Unlimited,
 )
-
-from benchmarks.decide import CRASH_RUN, crash_loop, replay
-from benchmarks.harness import Case, Workload
-from relaunch import Outcome, Policy, State
 
 BURSTS = (1, 10, 100, 1000)
 STREAKS = (10, 1000, 10**6)
