@@ -178,10 +178,11 @@ class SlidingWindow(Budget):
 class FixedWindow(Budget):
     """At most ``limit`` counted starts in a window of ``interval`` seconds (systemd's start limit).
 
-    The window opens at a counted start and, once more than ``interval`` seconds old, reopens at
-    the next one (systemd ``src/basic/ratelimit.c``, ``ratelimit_below``). With
-    ``count_first_start`` the workload's first start opens the first window and counts in it, as
-    systemd's does. Budget state: ``(window_begin, counted)``.
+    The first window opens at the workload's first start; once a window is more than
+    ``interval`` seconds old, the next restart opens a new one (systemd ``src/basic/ratelimit.c``,
+    ``ratelimit_below``). With ``count_first_start`` the first start counts in its window, as
+    systemd's does; without it only restarts count (Nomad's tumbling window). Budget state:
+    ``(window_begin, counted)``.
     """
 
     kind: ClassVar[str] = "fixed-window"

@@ -123,7 +123,7 @@ class State(tuple[int, int, int, int, "BudgetState", float, float, "Rule | None"
         if seed >= 1 << 64:
             raise StateError(f"state.seed: must be below 2**64, got {seed!r}")
         given_up = data["given_up"]
-        if given_up is not None and given_up not in _GIVE_UP_RULES:
+        if given_up is not None and (not isinstance(given_up, str) or given_up not in _GIVE_UP_RULES):
             allowed = ", ".join(sorted(_GIVE_UP_RULES))
             raise StateError(f"state.given_up: must be null or one of {allowed}, got {given_up!r}")
         return make_state(
