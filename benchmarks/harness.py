@@ -84,9 +84,7 @@ def timer_overhead_ns(samples: int = 10_000) -> int:
     return int(statistics.median(deltas))
 
 
-def sample_per_call(
-    cases: Sequence[Case], samples: int, rounds: int = 10
-) -> dict[str, list[float]]:
+def sample_per_call(cases: Sequence[Case], samples: int, rounds: int = 10) -> dict[str, list[float]]:
     """Per-decision latencies in ns for each case, one timed call at a time, in this process.
 
     The cases are interleaved round by round so that drift of the machine (frequency, a noisy

@@ -86,9 +86,7 @@ def state_sizes() -> list[dict[str, Any]]:
     rows = []
     policy = decide.PRESETS["toolhive"]()
     mid = decide.replay(policy, decide.crash_loop, 6)[-1][0]
-    rows.append(
-        {"name": "toolhive, 5 restarts into a crash loop", "bytes": deep_size(mid, [policy])}
-    )
+    rows.append({"name": "toolhive, 5 restarts into a crash loop", "bytes": deep_size(mid, [policy])})
     base = growth.window_policy("count", 1)
     rows.append(
         {
@@ -103,9 +101,7 @@ def state_sizes() -> list[dict[str, Any]]:
             rows.append({"name": f"{kind} window, burst {b}", "bytes": deep_size(state, [p])})
     sp = growth.streak_policy()
     for n in growth.STREAKS:
-        rows.append(
-            {"name": f"streak, attempt {n:,}", "bytes": deep_size(growth.streak_state(sp, n), [sp])}
-        )
+        rows.append({"name": f"streak, attempt {n:,}", "bytes": deep_size(growth.streak_state(sp, n), [sp])})
     return rows
 
 

@@ -104,9 +104,7 @@ def _ratio(rows: Mapping[str, Mapping[str, float]], a: str, b: str, key: str) ->
     return None
 
 
-def targets(
-    rows_list: Sequence[Mapping[str, Any]], memory: Mapping[str, Any]
-) -> list[dict[str, Any]]:
+def targets(rows_list: Sequence[Mapping[str, Any]], memory: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Issue 6's targets, each with its measured value and whether it holds."""
     rows = {r["name"]: r for r in rows_list}
     out: list[dict[str, Any]] = []
@@ -128,9 +126,7 @@ def targets(
         )
 
     ratio_target("toolhive crash loop / attrs floor", decide.TOOLHIVE_CRASH, ATTRS_FLOOR, 2.5, True)
-    ratio_target(
-        "tenacity step / toolhive crash loop", TENACITY_STEP, decide.TOOLHIVE_CRASH, 8, False
-    )
+    ratio_target("tenacity step / toolhive crash loop", TENACITY_STEP, decide.TOOLHIVE_CRASH, 8, False)
     ratio_target(
         "sliding window, 1000 in window / count budget",
         growth.window_name("sliding", 1000),

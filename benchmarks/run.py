@@ -47,9 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
     ap.add_argument("--md", metavar="PATH", help="write the results as a markdown table")
     ap.add_argument("--only", metavar="REGEX", help="only the rows whose name matches")
-    ap.add_argument(
-        "--samples", type=int, default=10_000, help="single-call samples per row (p50/p99)"
-    )
+    ap.add_argument("--samples", type=int, default=10_000, help="single-call samples per row (p50/p99)")
     args = runner.parse_args(argv)
 
     cases = [c for c in all_cases() if not args.only or re.search(args.only, c.name)]
@@ -62,9 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
 
     samples = sample_per_call(cases, samples=40 if args.smoke else args.samples)
-    mem = (
-        memory.measure(smoke=args.smoke) if not args.only or re.search(args.only, "memory") else {}
-    )
+    mem = memory.measure(smoke=args.smoke) if not args.only or re.search(args.only, "memory") else {}
     results = report.build(cases, benches, samples, mem, args)
     if args.json:
         report.write_json(results, args.json)

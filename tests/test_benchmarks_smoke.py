@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 
 for _module in ("pyperf", "tenacity", "backoff", "stamina"):
-    pytest.importorskip(
-        _module, reason="the bench extra is not installed: pip install -e '.[bench]'"
-    )
+    pytest.importorskip(_module, reason="the bench extra is not installed: pip install -e '.[bench]'")
 
 ROOT = Path(__file__).resolve().parents[1]
 
