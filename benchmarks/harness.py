@@ -84,13 +84,13 @@ def timer_overhead_ns(samples: int = 10_000) -> int:
     return int(statistics.median(deltas))
 
 
-def sample_per_call(cases: Sequence[Case], samples: int, rounds: int = 10) -> dict[str, list[float]]:
+def sample_per_call(cases: Sequence[Case], samples: int, rounds: int = 50) -> dict[str, list[float]]:
     """Per-decision latencies in ns for each case, one timed call at a time, in this process.
 
-    The cases are interleaved round by round so that drift of the machine (frequency, a noisy
-    neighbour) lands on every row alike: this is the side-by-side, same-process measurement the
-    ratios are checked against. The garbage collector stays on: collections are part of a
-    decision's tail, and the peers allocate more than relaunch does.
+    The cases are interleaved in short rounds (a round over every row takes about a second) so that
+    drift of the machine (frequency, a noisy neighbour) lands on every row alike: this is the
+    side-by-side, same-process measurement the targets are judged on. The garbage collector stays
+    on: collections are part of a decision's tail, and the peers allocate more than relaunch does.
     """
     overhead = timer_overhead_ns()
     pc = time.perf_counter_ns

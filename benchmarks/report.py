@@ -1,9 +1,11 @@
 """Turns one run into benchmarks/results.json and the markdown table the README quotes.
 
 Ratios are computed only between rows of the same run: the absolute figures depend on the
-machine, the ratios are what issue 6 sets targets on. Each target is checked twice, on pyperf's
-medians (separate worker processes) and on the in-process single-call p50s (interleaved); both
-are shown so that a target met on one and missed on the other is visible.
+machine, the ratios are what issue 6 sets targets on. A target is judged on the single-call p50s,
+timed side by side in one process with the rows interleaved, because that is the one measurement
+a busy machine cannot skew between rows: pyperf times the rows one after the other over ten
+minutes, and on the shared 2-core machine other work came and went meanwhile (a run where every
+pyperf median doubled halfway through is what taught us this). pyperf's ratio is shown beside it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def build(
     benches: Mapping[str, pyperf.Benchmark],
     samples: Mapping[str, Sequence[float]],
     memory: Mapping[str, Any],
+    adapter: Mapping[str, Any],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     rows = []
@@ -84,6 +87,8 @@ def build(
             "cpu": _cpu_model(),
             "cores": os.cpu_count(),
             "platform": platform.platform(),
+            # Other work on a shared machine skews timings: say how busy it was.
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "harness": {
             "pyperf_processes": args.processes,
@@ -93,8 +98,9 @@ def build(
         "versions": _versions(),
         "rows": rows,
         "memory": dict(memory),
+        "adapter": dict(adapter),
     }
-    results["targets"] = targets(rows, memory)
+    results["targets"] = targets(rows, memory, adapter)
     return results
 
 
@@ -104,7 +110,9 @@ def _ratio(rows: Mapping[str, Mapping[str, float]], a: str, b: str, key: str) ->
     return None
 
 
-def targets(rows_list: Sequence[Mapping[str, Any]], memory: Mapping[str, Any]) -> list[dict[str, Any]]:
+def targets(
+    rows_list: Sequence[Mapping[str, Any]], memory: Mapping[str, Any], adapter: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Issue 6's targets, each with its measured value and whether it holds."""
     rows = {r["name"]: r for r in rows_list}
     out: list[dict[str, Any]] = []
@@ -114,7 +122,7 @@ def targets(rows_list: Sequence[Mapping[str, Any]], memory: Mapping[str, Any]) -
         p50 = _ratio(rows, a, b, "sample_p50_ns")
         if med is None or p50 is None:
             return
-        ok = all((v <= limit) if at_most else (v >= limit) for v in (med, p50))
+        ok = p50 <= limit if at_most else p50 >= limit
         out.append(
             {
                 "target": label,
@@ -148,7 +156,7 @@ def targets(rows_list: Sequence[Mapping[str, Any]], memory: Mapping[str, Any]) -
                 "limit": f"<= {STREAK_SPREAD:g}x",
                 "median_ratio": round(med, 2),
                 "p50_ratio": round(p50, 2),
-                "met": med <= STREAK_SPREAD and p50 <= STREAK_SPREAD,
+                "met": p50 <= STREAK_SPREAD,
             }
         )
     if "count_budget_state_bytes" in memory:
@@ -170,6 +178,26 @@ def targets(rows_list: Sequence[Mapping[str, Any]], memory: Mapping[str, Any]) -
                 "limit": "0 objects, 0 B transient",
                 "measured": f"{extra:g} objects, {transient} B",
                 "met": extra == 0 and transient <= 0,
+            }
+        )
+    crash = adapter.get("crash_loop")
+    if crash:
+        median = crash["die_to_start_ms_median"]
+        out.append(
+            {
+                "target": "adapter: die event to start() call, median (policy delay excluded)",
+                "limit": "< 20 ms",
+                "measured": f"{median} ms",
+                "met": median is not None and median < 20,
+            }
+        )
+        engine = max(crash["engine"].values())
+        out.append(
+            {
+                "target": "adapter: supervisor restarts/s vs the engine's start() calls/s",
+                "limit": ">= 0.9x",
+                "measured": f"{crash['restarts_per_s']} vs {engine} /s",
+                "met": crash["restarts_per_s"] >= 0.9 * engine,
             }
         )
     return out
@@ -199,15 +227,17 @@ def markdown(results: Mapping[str, Any]) -> str:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
         "",
         "All figures come from one run of `make bench` on one machine and are meant as ratios "
-        "between rows: *median* is pyperf's median over "
-        f"{h['pyperf_processes']} worker processes x {h['pyperf_values']} values "
-        "(per decision: a peer's full loop is divided by its N attempts); *p50* and *p99* time "
-        "single calls in one process, all rows interleaved, garbage collector on. "
-        "*x floor* is the median over the attrs-instance floor's.",
+        "between rows, per decision (a peer's full loop is divided by its N attempts). *p50* and "
+        "*p99* time single calls side by side in one process, all rows interleaved, garbage "
+        "collector on; *x floor* is the p50 over the attrs-instance floor's, and the targets are "
+        "judged on these. *pyperf median* is pyperf's median over "
+        f"{h['pyperf_processes']} worker processes x {h['pyperf_values']} values, each row timed "
+        "after the other: steadier on a quiet machine, skewed between rows on a busy one "
+        f"(load average at the end of this run: {', '.join(map(str, m['load_average_at_end']))}).",
         "",
     ]
     rows = results["rows"]
-    floor = next((r["median_ns"] for r in rows if r["name"] == ATTRS_FLOOR), None)
+    floor = next((r["sample_p50_ns"] for r in rows if r["name"] == ATTRS_FLOOR), None)
     titles = {
         "floor": "Floors",
         "peer": "Peers, sleeping removed (per attempt)",
@@ -222,14 +252,14 @@ def markdown(results: Mapping[str, Any]) -> str:
         lines += [
             f"## {title}",
             "",
-            "| row | median us | p50 us | p99 us | x floor |",
+            "| row | p50 us | p99 us | x floor | pyperf median us |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         for r in group_rows:
-            x = f"{r['median_ns'] / floor:.2f}" if floor else "-"
+            x = f"{r['sample_p50_ns'] / floor:.2f}" if floor else "-"
             lines.append(
-                f"| {r['name']} | {_us(r['median_ns'])} | {_us(r['sample_p50_ns'])} "
-                f"| {_us(r['sample_p99_ns'])} | {x} |"
+                f"| {r['name']} | {_us(r['sample_p50_ns'])} | {_us(r['sample_p99_ns'])} | {x} "
+                f"| {_us(r['median_ns'])} |"
             )
         lines.append("")
     mem = results["memory"]
@@ -240,17 +270,42 @@ def markdown(results: Mapping[str, Any]) -> str:
     if mem.get("allocations"):
         a = mem["allocations"]
         lines += ["## Allocations per decision (tracemalloc)", "", a["summary"], ""]
+    adapter = results["adapter"]
+    if adapter.get("skipped"):
+        lines += ["## The Docker adapter under load", "", f"Skipped: {adapter['skipped']}.", ""]
+    elif adapter.get("crash_loop"):
+        c, i = adapter["crash_loop"], adapter["idle"]
+        lines += [
+            "## The Docker adapter under load",
+            "",
+            "| measure | value |",
+            "| --- | ---: |",
+            f"| {c['workloads']} crash-looping workloads (delay {c['delay_s']:g} s), "
+            f"{c['seconds']:g} s: restarts/s | {c['restarts_per_s']} |",
+            f"| die event to start() call, median / p99 (delay excluded) | "
+            f"{c['die_to_start_ms_median']} / {c['die_to_start_ms_p99']} ms |",
+            f"| supervisor CPU per restart | {c['supervisor_cpu_ms_per_restart']} ms |",
+            f"| resident memory per crash-looping workload | {c['rss_kib_per_workload']} KiB |",
+            *(f"| engine alone: {k.replace('_', ' ')} | {v} |" for k, v in c["engine"].items()),
+            f"| {i['workloads']} idle workloads: resident memory per workload | "
+            f"{i['rss_kib_per_workload']} KiB |",
+            *(
+                f"| idle, {i['seconds']:g} s: CPU of thread {t} | {pct} % |"
+                for t, pct in i["thread_cpu_percent"].items()
+            ),
+            "",
+        ]
     if results["targets"]:
         lines += [
             "## Targets (issue 6)",
             "",
-            "| target | limit | median ratio | p50 ratio / measured | met |",
+            "| target | limit | p50 ratio / measured | pyperf median ratio | met |",
             "| --- | --- | ---: | ---: | --- |",
         ]
         for t in results["targets"]:
             lines.append(
-                f"| {t['target']} | {t['limit']} | {t.get('median_ratio', '')} "
-                f"| {t.get('p50_ratio', t.get('measured', ''))} | {'yes' if t['met'] else 'NO'} |"
+                f"| {t['target']} | {t['limit']} | {t.get('p50_ratio', t.get('measured', ''))} "
+                f"| {t.get('median_ratio', '')} | {'yes' if t['met'] else 'NO'} |"
             )
         lines.append("")
     return "\n".join(lines)
