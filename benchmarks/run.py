@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import pyperf
 
-from benchmarks import decide, floors, growth, memory, peers, report
+from benchmarks import adapter_load, decide, floors, growth, memory, peers, report
 from benchmarks.harness import Case, sample_per_call, time_calls
 
 
@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--md", metavar="PATH", help="write the results as a markdown table")
     ap.add_argument("--only", metavar="REGEX", help="only the rows whose name matches")
     ap.add_argument("--samples", type=int, default=10_000, help="single-call samples per row (p50/p99)")
+    ap.add_argument("--adapter-seconds", type=float, default=60.0, help="length of the Docker crash-loop run")
     args = runner.parse_args(argv)
 
     cases = [c for c in all_cases() if not args.only or re.search(args.only, c.name)]
@@ -61,7 +62,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     samples = sample_per_call(cases, samples=40 if args.smoke else args.samples)
     mem = memory.measure(smoke=args.smoke) if not args.only or re.search(args.only, "memory") else {}
-    results = report.build(cases, benches, samples, mem, args)
+    if args.smoke:
+        adapter = {"skipped": "smoke mode (the Docker load run takes minutes)"}
+    elif args.only and not re.search(args.only, "adapter"):
+        adapter = {}
+    else:
+        adapter = adapter_load.measure(args.adapter_seconds)
+    results = report.build(cases, benches, samples, mem, adapter, args)
     if args.json:
         report.write_json(results, args.json)
     if args.md:
