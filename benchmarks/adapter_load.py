@@ -4,7 +4,9 @@
   one supervisor, for `seconds`: restarts per second, the time from each `die` event (its
   `timeNano`, the daemon's clock) to the supervisor's `start()` call minus the policy's delay,
   supervisor CPU per restart (this process's CPU time: nothing else runs in it meanwhile) and
-  resident memory per workload.
+  resident memory per workload. The same for one workload alone, for a quarter of the time: its
+  die-to-start time is the supervisor's own path (event, inspect, decide, save, schedule) with no
+  other start queued ahead of it.
 - **The engine alone**, on the same exited containers, without relaunch: `start()` calls per
   second from one thread (the supervisor starts from one scheduler thread) and from four.
 - **Idle**: 200 running workloads: resident memory per workload, and the CPU the events thread
@@ -119,13 +121,13 @@ def _runtime_class() -> Any:
     return Instrumented
 
 
-def crash_loop(seconds: float, workdir: Path) -> dict[str, Any]:
+def crash_loop(workloads: int, seconds: float, workdir: Path, engine: bool) -> dict[str, Any]:
     import docker
     from relaunch.adapters.docker import ContainerSpec, container_name
     from relaunch.adapters.supervisor import DecisionEvent, Supervisor
 
     client = docker.from_env()
-    sid = f"bench{os.getpid()}"
+    sid = f"crash{workloads}x{os.getpid()}"
     runtime = _runtime_class()(sid, **RUNTIME_OPTIONS)
     restarts = [0]
 
@@ -137,13 +139,13 @@ def crash_loop(seconds: float, workdir: Path) -> dict[str, Any]:
 
     policy = Policy(backoff=Constant(DELAY), budget=Unlimited())
     spec = ContainerSpec(IMAGE, ["sh", "-c", "exit 1"], {"network_mode": "none"})
-    names = [f"crash{i}" for i in range(CRASHERS)]
+    names = [f"crash{i}" for i in range(workloads)]
     rss0 = _rss_bytes()
-    supervisor = Supervisor(runtime, str(workdir / "crash.json"), on_decision=on_decision)
+    supervisor = Supervisor(runtime, str(workdir / f"{sid}.json"), on_decision=on_decision)
     try:
         for name in names:
             supervisor.add(name, spec, policy)
-        _wait(lambda: restarts[0] >= 2 * CRASHERS, 120, "every workload to crash-loop")
+        _wait(lambda: restarts[0] >= 2 * workloads, 120, "every workload to crash-loop")
         with runtime.mark_lock:
             runtime.latencies_ms.clear()
             r0, s0 = restarts[0], runtime.starts
@@ -158,7 +160,7 @@ def crash_loop(seconds: float, workdir: Path) -> dict[str, Any]:
         supervisor.close()
     done = r1 - r0
     result = {
-        "workloads": CRASHERS,
+        "workloads": workloads,
         "delay_s": DELAY,
         "seconds": round(t1 - t0, 1),
         "restarts": done,
@@ -167,9 +169,10 @@ def crash_loop(seconds: float, workdir: Path) -> dict[str, Any]:
         "die_to_start_ms_median": round(statistics.median(latencies), 1) if latencies else None,
         "die_to_start_ms_p99": round(percentile(latencies, 99), 1) if latencies else None,
         "supervisor_cpu_ms_per_restart": round((cpu1 - cpu0) * 1e3 / max(done, 1), 2),
-        "rss_kib_per_workload": round((rss1 - rss0) / CRASHERS / 1024, 1),
+        "rss_kib_per_workload": round((rss1 - rss0) / workloads / 1024, 1),
     }
-    result["engine"] = engine_capacity(client, [container_name(sid, n) for n in names], seconds / 4)
+    if engine:
+        result["engine"] = engine_capacity(client, [container_name(sid, n) for n in names], seconds / 4)
     _remove_all(client, sid)
     return result
 
@@ -247,6 +250,8 @@ def measure(seconds: float = 60.0) -> dict[str, Any]:
         return {"skipped": reason}
     with tempfile.TemporaryDirectory(prefix="relaunch-bench-") as tmp:
         return {
-            "crash_loop": crash_loop(seconds, Path(tmp)),
+            # One workload alone: the supervisor's own die-to-start path, with no queue.
+            "alone": crash_loop(1, seconds / 4, Path(tmp), engine=False),
+            "crash_loop": crash_loop(CRASHERS, seconds, Path(tmp), engine=True),
             "idle": idle(seconds / 2, Path(tmp)),
         }

@@ -274,7 +274,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     if adapter.get("skipped"):
         lines += ["## The Docker adapter under load", "", f"Skipped: {adapter['skipped']}.", ""]
     elif adapter.get("crash_loop"):
-        c, i = adapter["crash_loop"], adapter["idle"]
+        c, i, a = adapter["crash_loop"], adapter["idle"], adapter["alone"]
         lines += [
             "## The Docker adapter under load",
             "",
@@ -285,6 +285,10 @@ def markdown(results: Mapping[str, Any]) -> str:
             f"| die event to start() call, median / p99 (delay excluded) | "
             f"{c['die_to_start_ms_median']} / {c['die_to_start_ms_p99']} ms |",
             f"| supervisor CPU per restart | {c['supervisor_cpu_ms_per_restart']} ms |",
+            f"| one workload alone: die event to start() call, median / p99 | "
+            f"{a['die_to_start_ms_median']} / {a['die_to_start_ms_p99']} ms |",
+            f"| one workload alone: restarts/s, supervisor CPU per restart | "
+            f"{a['restarts_per_s']}, {a['supervisor_cpu_ms_per_restart']} ms |",
             f"| resident memory per crash-looping workload | {c['rss_kib_per_workload']} KiB |",
             *(f"| engine alone: {k.replace('_', ' ')} | {v} |" for k, v in c["engine"].items()),
             f"| {i['workloads']} idle workloads: resident memory per workload | "
