@@ -29,8 +29,9 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
 
 ## bench: the benchmark suite (benchmarks/README.md); writes benchmarks/results.json and results.md.
-## BENCH_ARGS passes options through, e.g. BENCH_ARGS=--smoke for a handful of iterations.
-.PHONY: bench
+## BENCH_ARGS passes options through (e.g. BENCH_ARGS="--only sliding"). bench-smoke: each row once,
+## printed only, so that the committed results.md always comes from a full run.
+.PHONY: bench bench-smoke
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): pyproject.toml
@@ -41,3 +42,6 @@ $(BENCH_STAMP): pyproject.toml
 
 bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks.run --json benchmarks/results.json --md benchmarks/results.md $(BENCH_ARGS)
+
+bench-smoke: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --smoke $(BENCH_ARGS)
