@@ -28,6 +28,19 @@ typecheck: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
 
+.PHONY: demo
+PLOT_STAMP := $(VENV)/.installed-plot
+
+$(PLOT_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[plot]'
+	touch $(PLOT_STAMP)
+
+## demo: the main job: compare policies on ToolHive #5171's flapping daemon, plot to out/daemon-flaps.png
+demo: $(PLOT_STAMP)
+	$(VENV)/bin/relaunch compare --scenario daemon-flaps --plot out/daemon-flaps.png
+
 ## bench: the benchmark suite (benchmarks/README.md); writes benchmarks/results.json and results.md.
 ## BENCH_ARGS passes options through (e.g. BENCH_ARGS="--only sliding"). bench-smoke: each row once,
 ## printed only, so that the committed results.md always comes from a full run.

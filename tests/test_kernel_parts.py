@@ -67,6 +67,11 @@ class TestBackoffShapes:
         backoff = ImmediateFirst(Exponential(10.0, 2.0, 300.0))
         assert [backoff.delay(n) for n in range(1, 9)] == [0.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
 
+    def test_huge_factors_and_caps_do_not_overflow(self) -> None:
+        backoff = Exponential(1e-9, 1e300, 1e299)
+        assert backoff.delay(2) == pytest.approx(1e291)
+        assert backoff.delay(3) == backoff.delay(10**9) == 1e299
+
     def test_constant(self) -> None:
         assert Constant(15.0).delay(1) == Constant(15.0).delay(10**9) == 15.0
 
@@ -91,6 +96,14 @@ class TestValidation:
             (lambda: Geometric(1.0, 10.0, 0), "Geometric.steps: must be >= 1, got 0"),
             (lambda: Table(()), "Table.delays: must be a non-empty sequence of seconds, got []"),
             (lambda: Stability(after=-1.0), "Stability.after: must be >= 0, got -1.0"),
+            (
+                lambda: Exponential(1e-310, 2.0, 60.0),
+                "Exponential.initial: the ratio of 60.0 to 1e-310 overflows; use a larger initial delay",
+            ),
+            (
+                lambda: Geometric(5e-324, 1e300, 3),
+                "Geometric.first: the ratio of 1e+300 to 5e-324 overflows; use a larger initial delay",
+            ),
         ],
     )
     def test_error_names_field_and_value(self, build: object, message: str) -> None:

@@ -19,7 +19,9 @@ from relaunch import (
     Cause,
     CountBudget,
     Exhausted,
+    ExitRules,
     FixedWindow,
+    Mode,
     NoJitter,
     Outcome,
     OutcomeError,
@@ -91,6 +93,11 @@ def test_outcomes_before_the_last_time_are_rejected(data: st.DataObject) -> None
         policy.decide(state, outcome)
 
 
+def _restarts_every_crash(policy: Policy, **changes: object) -> Policy:
+    """``policy`` with the mode and exit rules that restart every crash (exit 1), and ``changes``."""
+    return attrs.evolve(policy, mode=Mode.ALWAYS, exits=ExitRules(), **changes)
+
+
 _short_stability = rst.stabilities().filter(lambda s: s is None or s.after > 0.0 or s.strict)
 
 
@@ -98,15 +105,13 @@ _short_stability = rst.stabilities().filter(lambda s: s is None or s.after > 0.0
 def test_count_budget_gives_up_at_exactly_failure_n_plus_1(data: st.DataObject, budget: int) -> None:
     """With a count budget of N and every run shorter than the stable threshold, the decision is GIVE_UP at exactly failure N+1."""
     policy = data.draw(rst.policies(budget=st.just(CountBudget(budget)), stability=_short_stability))
-    policy = Policy(  # every failure must be one the policy restarts
-        backoff=policy.backoff, budget=policy.budget, jitter=policy.jitter, stability=policy.stability
-    )
+    policy = _restarts_every_crash(policy, on_exhausted=Exhausted.GIVE_UP)
     runs = data.draw(rst.crash_loops(policy, min_size=budget + 5, max_size=budget + 5))
     actions = [d.action for d in rst.drive(policy, policy.start(at=0.0), runs)]
     assert actions == [Action.RETRY] * budget + [Action.GIVE_UP]
 
 
-def _restart_times(policy: Policy, runs: list[rst.RunSpec], seed: int) -> list[float]:
+def _restart_times(policy: Policy, runs: list[rst.Run], seed: int) -> list[float]:
     times = []
     for decision in rst.drive(policy, policy.start(at=0.0, seed=seed), runs):
         if decision.restarts:
@@ -122,13 +127,7 @@ def test_sliding_window_never_holds_more_than_n_restarts(
 ) -> None:
     """With a sliding-window budget, no closed window of W seconds ever holds more than N restarts, jittered delays included."""
     policy = data.draw(rst.policies(budget=st.just(SlidingWindow(limit, period)), stability=_short_stability))
-    policy = Policy(
-        backoff=policy.backoff,
-        budget=policy.budget,
-        jitter=policy.jitter,
-        stability=policy.stability,
-        on_exhausted=policy.on_exhausted,
-    )
+    policy = _restarts_every_crash(policy)
     times = _restart_times(policy, data.draw(rst.crash_loops(policy, max_size=60)), seed)
     note(f"restart times: {times}")
     for index, end in enumerate(times):
@@ -145,13 +144,7 @@ def test_fixed_window_never_counts_more_than_its_limit(
     """With a fixed-window budget, each window (opened at the first start, then at the first start more than W after it) holds at most N counted starts."""
     budget = FixedWindow(limit, interval, count_first_start=data.draw(st.booleans()))
     policy = data.draw(rst.policies(budget=st.just(budget), stability=_short_stability))
-    policy = Policy(
-        backoff=policy.backoff,
-        budget=budget,
-        jitter=policy.jitter,
-        stability=policy.stability,
-        on_exhausted=policy.on_exhausted,
-    )
+    policy = _restarts_every_crash(policy)
     restarts = _restart_times(policy, data.draw(rst.crash_loops(policy, max_size=60)), seed)
     # systemd's ratelimit_below, replayed independently: the first window opens at the first start.
     begin, counted = 0.0, 1 if budget.count_first_start else 0
@@ -182,7 +175,7 @@ def test_delays_never_decrease_within_a_streak_without_jitter(data: st.DataObjec
             stability=_short_stability,
         )
     )
-    policy = Policy(backoff=policy.backoff, budget=policy.budget, stability=policy.stability)
+    policy = _restarts_every_crash(policy, on_exhausted=Exhausted.GIVE_UP)
     runs = data.draw(rst.crash_loops(policy, max_size=60))
     delays = [d.delay for d in rst.drive(policy, policy.start(at=0.0), runs) if d.action is Action.RETRY]
     assert delays == sorted(delays)
@@ -218,7 +211,7 @@ def test_lost_never_exhausts_a_cause_aware_policy(data: st.DataObject) -> None:
     policy, state = data.draw(reachable(rst.policies().filter(lambda p: not p.count_lost)))
     assume(not state.given_up)
     runs = data.draw(
-        st.lists(rst.run_specs().map(lambda r: rst.RunSpec(r.duration, Cause.LOST, None, None)), max_size=40)
+        st.lists(rst.run_specs().map(lambda r: rst.Run(r.duration, cause=Cause.LOST)), max_size=40)
     )
     for decision in rst.drive(policy, state, runs, at=state.last_at):
         assert decision.action is not Action.GIVE_UP
@@ -231,14 +224,13 @@ def test_stable_run_resets_exactly_what_the_policy_says(data: st.DataObject) -> 
     assert stability is not None
     policy, state = data.draw(reachable(rst.policies(stability=st.just(stability))))
     assume(not state.given_up)
+    policy = _restarts_every_crash(policy)
     started = state.last_at + data.draw(st.floats(min_value=0.0, max_value=100.0))
     duration = stability.after + data.draw(st.floats(min_value=0.001, max_value=100.0))
-    outcome = Outcome(started_at=started, ended_at=started + duration, cause=Cause.LOST)
+    outcome = Outcome(started_at=started, ended_at=started + duration, exit_code=1)
     decision = policy.decide(state, outcome)
-    if policy.mode.value == "never":
-        assert decision.action is Action.STOP
-        return
     assert decision.action in (Action.RESET, Action.GIVE_UP)
+    assert decision.rule in (Rule.STABLE_RESET, Rule.BUDGET_WAIT, Rule.BUDGET_EXHAUSTED)
     if decision.action is Action.GIVE_UP:  # only when the budget is kept and already spent
         assert not stability.resets & Reset.BUDGET
         return
@@ -251,8 +243,9 @@ def test_stable_run_resets_exactly_what_the_policy_says(data: st.DataObject) -> 
         assert after.step == state.step + follows_backoff
     if stability.resets & Reset.BUDGET:
         assert after.budget == policy.budget.reset(state.budget, outcome.ended_at)
-    elif not policy.count_lost:
-        assert after.budget == state.budget
+    elif decision.rule is Rule.STABLE_RESET:  # the kept budget admitted this restart as any other
+        restart_at = outcome.ended_at + decision.delay
+        assert after.budget == policy.budget.admit(state.budget, outcome.ended_at, restart_at)
 
 
 @given(st.data())

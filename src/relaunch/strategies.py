@@ -3,16 +3,17 @@
     from hypothesis import given
     from relaunch import strategies as rst
 
-    @given(rst.policies(), rst.run_specs())
+    @given(rst.policies(), st.lists(rst.run_specs()))
     def test_my_supervisor(policy, runs): ...
 
-This module needs Hypothesis (``pip install relaunch[test]``); importing ``relaunch`` does not
-import it. The relaunch test suite uses exactly these strategies.
+``Run`` and ``drive`` (from :mod:`relaunch.runs`) are re-exported here, since a property test
+usually needs them next to the strategies. This module needs Hypothesis
+(``pip install relaunch[test]``); importing ``relaunch`` does not import it. The relaunch test
+suite uses exactly these strategies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 try:
@@ -22,15 +23,14 @@ except ImportError as error:  # pragma: no cover - exercised only without hypoth
         "relaunch.strategies needs Hypothesis: pip install 'relaunch[test]' (or pip install hypothesis)"
     ) from error
 
-import attrs
 
 from .kernel import (
     Backoff,
     Budget,
     Cause,
+    Compounded,
     Constant,
     CountBudget,
-    Decision,
     DecorrelatedJitter,
     EqualJitter,
     Exhausted,
@@ -43,6 +43,7 @@ from .kernel import (
     ImmediateFirst,
     Jitter,
     Linear,
+    Lost,
     Mode,
     NoJitter,
     Outcome,
@@ -52,13 +53,15 @@ from .kernel import (
     SlidingWindow,
     Stability,
     StartFailed,
-    State,
     Table,
+    TumblingWindow,
     Unlimited,
+    UnstableRuns,
 )
+from .runs import Run, drive
 
 __all__ = [
-    "RunSpec",
+    "Run",
     "backoffs",
     "budgets",
     "causes",
@@ -110,6 +113,14 @@ def backoffs(monotone: bool = False) -> st.SearchStrategy[Backoff]:
         ),
         _capped(Fibonacci),
         st.builds(lambda delays: Table(tuple(delays)), table_delays),
+        st.builds(
+            # PM2 starts at its base even above the ceiling, so only initial <= ceiling is monotone.
+            lambda initial, factor, extra, grid: Compounded(initial, factor, initial + extra, grid),
+            _seconds,
+            st.floats(min_value=1.0, max_value=3.0),
+            _seconds,
+            st.sampled_from([0.001, 0.01, 1.0]),
+        ),
     )
     return st.one_of(simple, simple.map(ImmediateFirst))
 
@@ -133,6 +144,8 @@ def budgets(max_restarts: int = 12) -> st.SearchStrategy[Budget]:
         st.builds(CountBudget, counts),
         st.builds(SlidingWindow, counts, _positive),
         st.builds(FixedWindow, counts, _positive, st.booleans()),
+        st.builds(TumblingWindow, counts, _positive),
+        st.builds(UnstableRuns, counts, _seconds, _seconds),
     )
 
 
@@ -177,44 +190,38 @@ def policies(
     exhausted = Exhausted.GIVE_UP
     if chosen_budget.can_wait and draw(st.booleans()):
         exhausted = Exhausted.WAIT
+    chosen_stability = draw(stability if stability is not None else stabilities())
+    # Draw only combinations Policy accepts: Lost.STABLE and restart_unstable need a stability
+    # threshold, Lost.FRESH leaves nothing for count_lost to count, and a budget that tracks
+    # every run must see LOST restarts too.
+    lost_choices = [Lost.BACKOFF, Lost.FRESH] + ([Lost.STABLE] if chosen_stability is not None else [])
+    lost = draw(st.sampled_from(lost_choices))
+    if lost is Lost.FRESH:
+        count_lost = False
+    elif chosen_budget.tracks_runs:
+        count_lost = True
+    else:
+        count_lost = draw(st.booleans())
     return Policy(
         mode=draw(st.sampled_from(Mode)),
         backoff=draw(backoff if backoff is not None else backoffs()),
         budget=chosen_budget,
         exits=draw(exit_rules()),
         jitter=draw(jitter if jitter is not None else jitters()),
-        stability=draw(stability if stability is not None else stabilities()),
+        stability=chosen_stability,
         on_exhausted=exhausted,
-        count_lost=draw(st.booleans()),
+        count_lost=count_lost,
         start_failed=draw(st.sampled_from(StartFailed)),
+        lost=lost,
+        restart_unstable=chosen_stability is not None and draw(st.booleans()),
     )
 
 
 causes = st.sampled_from(Cause)
 
 
-@attrs.frozen
-class RunSpec:
-    """One run of a workload as a test imagines it: how long it lasts and how it ends."""
-
-    duration: float
-    cause: Cause = Cause.EXITED
-    exit_code: int | None = 1
-    signal: int | None = None
-
-    def outcome(self, started_at: float) -> Outcome:
-        """The Outcome of this run if it starts at ``started_at``."""
-        return Outcome(
-            started_at=started_at,
-            ended_at=started_at + self.duration,
-            exit_code=self.exit_code,
-            signal=self.signal,
-            cause=self.cause,
-        )
-
-
 @st.composite
-def run_specs(draw: st.DrawFn, durations: st.SearchStrategy[float] = _seconds) -> RunSpec:
+def run_specs(draw: st.DrawFn, durations: st.SearchStrategy[float] = _seconds) -> Run:
     """Any run: any cause, and for exits either an exit code or a signal."""
     cause = draw(causes)
     code: int | None = None
@@ -227,7 +234,7 @@ def run_specs(draw: st.DrawFn, durations: st.SearchStrategy[float] = _seconds) -
     else:
         code = draw(st.none() | st.integers(min_value=0, max_value=255))
         signal = draw(st.none() | st.integers(min_value=1, max_value=64))
-    return RunSpec(draw(durations), cause, code, signal)
+    return Run(draw(durations), code, signal, cause)
 
 
 def outcomes(after: float = 0.0) -> st.SearchStrategy[Outcome]:
@@ -239,7 +246,7 @@ def outcomes(after: float = 0.0) -> st.SearchStrategy[Outcome]:
     )
 
 
-def crash_loops(policy: Policy, min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[list[RunSpec]]:
+def crash_loops(policy: Policy, min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[list[Run]]:
     """Runs that each crash (exit 1) before ``policy`` would call them stable."""
     stability = policy.stability
     if stability is None:
@@ -248,19 +255,5 @@ def crash_loops(policy: Policy, min_size: int = 1, max_size: int = 40) -> st.Sea
         # The kernel measures ended_at - started_at, which float rounding at large clock values
         # can push up to the threshold: keep a margin of a microsecond (exact zero always works).
         durations = st.floats(min_value=0.0, max_value=max(0.0, stability.after - 1e-6))
-    return st.lists(st.builds(RunSpec, durations), min_size=min_size, max_size=max_size)
-
-
-def drive(policy: Policy, state: State, runs: list[RunSpec], at: float = 0.0) -> Iterator[Decision]:
-    """Feed ``runs`` to ``policy`` as a supervisor would, starting each run when the last decision says.
-
-    Yields each decision; stops after the first one that does not restart.
-    """
-    started = at
-    for run in runs:
-        decision = policy.decide(state, run.outcome(started))
-        yield decision
-        if not decision.restarts:
-            return
-        state = decision.state
-        started = decision.outcome.ended_at + decision.delay
+    crash = st.builds(Run, durations, exit_code=st.just(1))
+    return st.lists(crash, min_size=min_size, max_size=max_size)

@@ -6,6 +6,7 @@ dependency is attrs.
 
 from .backoff import (
     Backoff,
+    Compounded,
     Constant,
     Exponential,
     Fibonacci,
@@ -14,7 +15,16 @@ from .backoff import (
     Linear,
     Table,
 )
-from .budget import Budget, BudgetState, CountBudget, FixedWindow, SlidingWindow, Unlimited
+from .budget import (
+    Budget,
+    BudgetState,
+    CountBudget,
+    FixedWindow,
+    SlidingWindow,
+    TumblingWindow,
+    Unlimited,
+    UnstableRuns,
+)
 from .decision import Action, Decision, Rule
 from .errors import OutcomeError, PolicyError, RelaunchError, StateError
 from .exits import DAEMON_CLEAN_SIGNALS, ExitClass, ExitRules, Mode
@@ -27,7 +37,7 @@ from .jitter import (
     ProportionalJitter,
 )
 from .outcome import Cause, Outcome
-from .policy import RESTARTS, Exhausted, Policy, Reset, Stability, StartFailed
+from .policy import RESTARTS, Exhausted, Lost, Policy, Reset, Stability, StartFailed
 from .state import State
 
 __all__ = [
@@ -38,6 +48,7 @@ __all__ = [
     "Budget",
     "BudgetState",
     "Cause",
+    "Compounded",
     "Constant",
     "CountBudget",
     "Decision",
@@ -54,6 +65,7 @@ __all__ = [
     "ImmediateFirst",
     "Jitter",
     "Linear",
+    "Lost",
     "Mode",
     "NoJitter",
     "Outcome",
@@ -70,5 +82,7 @@ __all__ = [
     "State",
     "StateError",
     "Table",
+    "TumblingWindow",
     "Unlimited",
+    "UnstableRuns",
 ]

@@ -49,6 +49,11 @@ def _run(policy: Policy, outcome: Outcome) -> str:
     return f"{text}, {_ending(outcome)}"
 
 
+def _resets(policy: Policy) -> str:
+    resets = policy.stability.resets if policy.stability is not None else None
+    return {1: "backoff", 2: "budget", 3: "backoff and budget"}.get(resets.value if resets else 0, "")
+
+
 def explain(policy: Policy, decision: Decision) -> str:
     """The one-line reason for ``decision``."""
     outcome, rule, state = decision.outcome, decision.rule, decision.state
@@ -59,12 +64,14 @@ def explain(policy: Policy, decision: Decision) -> str:
         by = state.given_up_by
         return f"{run}; already given up ({by.value if by else 'unknown'}): start it again to reset"
     if rule is Rule.STABLE_RESET:
-        resets = policy.stability.resets if policy.stability is not None else None
-        what = {1: "backoff", 2: "budget", 3: "backoff and budget"}.get(resets.value if resets else 0, "")
-        return f"{run}; stable run, {what} reset; restart in {delay}"
+        return f"{run}; stable run, {_resets(policy)} reset; restart in {delay}"
     if rule is Rule.BACKOFF or rule is Rule.FORCED:
         forced = "forced restart: " if rule is Rule.FORCED else ""
         return f"{run}; {forced}retry {budget.phrase(state.budget, decision.attempt)} in {delay}"
+    if rule is Rule.LOST and decision.action is Action.RESET:
+        if policy.lost.value == "stable":
+            return f"{run}; treated as a stable run, {_resets(policy)} reset; restart in {delay}"
+        return f"{run}; restart now with a fresh state: backoff and budget start over"
     if rule is Rule.LOST:
         spends = (
             f"retry {budget.phrase(state.budget, decision.attempt)}"
@@ -91,6 +98,8 @@ def explain(policy: Policy, decision: Decision) -> str:
 
 def describe(policy: Policy) -> str:
     """A few lines saying what ``policy`` does."""
+    from .policy import Lost  # policy.py imports this module lazily; import back the same way
+
     lines = [
         f"{policy.name}: restart mode {policy.mode.value}",
         f"backoff: {policy.backoff.describe()}, {policy.jitter.describe()}",
@@ -98,7 +107,17 @@ def describe(policy: Policy) -> str:
         "stability: "
         + ("none (runs never count as stable)" if policy.stability is None else policy.stability.describe()),
         "lost workloads: "
-        + ("spend the budget" if policy.count_lost else "restarted without spending the budget"),
+        + (
+            "restarted at once with a fresh backoff and budget"
+            if policy.lost is Lost.FRESH
+            else "restarted as after a stable run"
+            if policy.lost is Lost.STABLE
+            else "spend the budget"
+            if policy.count_lost
+            else "restarted without spending the budget"
+        ),
         f"failed starts: {policy.start_failed.value}",
     ]
+    if policy.restart_unstable:
+        lines.append("a run that is not stable is restarted whatever its exit")
     return "\n".join(lines)

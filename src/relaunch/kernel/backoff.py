@@ -18,6 +18,7 @@ from .errors import PolicyError
 
 __all__ = [
     "Backoff",
+    "Compounded",
     "Constant",
     "Exponential",
     "Fibonacci",
@@ -97,13 +98,26 @@ def _first_capped_step(initial: float, factor: float, cap: float) -> int:
     """The smallest step whose uncapped delay ``initial * factor ** (step - 1)`` reaches ``cap``."""
     if factor == 1.0:
         return 1 if initial >= cap else 2**62
+
+    def reaches(step: int) -> bool:
+        try:
+            return initial * factor ** (step - 1) >= cap
+        except OverflowError:  # factor ** n beyond the largest float is past any finite cap
+            return True
+
     # The logarithm gives the answer up to float error; the loops settle it exactly.
-    step = max(1, int(math.log(cap / initial) / math.log(factor)))
-    while initial * factor ** (step - 1) < cap:
+    step = max(1, int((math.log(cap) - math.log(initial)) / math.log(factor)))
+    while not reaches(step):
         step += 1
-    while step > 1 and initial * factor ** (step - 2) >= cap:
+    while step > 1 and reaches(step - 1):
         step -= 1
     return step
+
+
+def _ratio(owner: str, low: float, high: float) -> None:
+    """Refuse bounds whose ratio overflows, so that no delay computation between them can."""
+    if not math.isfinite(high / low):
+        raise PolicyError(f"{owner}: the ratio of {high!r} to {low!r} overflows; use a larger initial delay")
 
 
 @attrs.frozen(slots=True)
@@ -122,6 +136,7 @@ class Exponential(Backoff):
         normalize(self, "cap", finite("Exponential.cap", self.cap))
         if self.cap < self.initial:
             raise PolicyError(f"Exponential.cap: must be >= initial ({self.initial:g}), got {self.cap!r}")
+        _ratio("Exponential.initial", self.initial, self.cap)
         capped_from = _first_capped_step(self.initial, self.factor, self.cap)
         object.__setattr__(self, "_capped_from", capped_from)
 
@@ -152,6 +167,7 @@ class Geometric(Backoff):
         normalize(self, "steps", count("Geometric.steps", self.steps, minimum=1))
         if self.last < self.first:
             raise PolicyError(f"Geometric.last: must be >= first ({self.first:g}), got {self.last!r}")
+        _ratio("Geometric.first", self.first, self.last)
 
     @property
     def cap(self) -> float:
@@ -199,6 +215,86 @@ class Fibonacci(Backoff):
 
     def describe(self) -> str:
         return f"fibonacci {self.initial:g}s up to {self.cap:g}s"
+
+
+#: A compounded curve longer than this is a configuration mistake (a factor barely above 1).
+_MAX_COMPOUNDED_STEPS = 10_000
+
+
+def _compounded_table(initial: float, factor: float, ceiling: float, grid: float) -> tuple[float, ...]:
+    """The delays of a compounded curve up to the first one that repeats (it repeats from then on)."""
+    # Work in whole grid units, as PM2 works in whole milliseconds, and divide at the end: 337 / 1000
+    # is the float nearest 0.337, while 337 * 0.001 is not.
+    per_second = 1.0 / grid
+    # Whole units are exact floats only up to 2**53; a finer grid could not be floored exactly
+    # (and 1 / a subnormal grid is infinite).
+    if not max(initial, ceiling) * per_second <= 2.0**53:
+        raise PolicyError(
+            f"Compounded.grid: must leave at most 2**53 steps below {max(initial, ceiling):g}s, got {grid!r}"
+        )
+    if abs(per_second - round(per_second)) <= 1e-9 * per_second:
+        per_second = float(round(per_second))
+    ceiling_units = ceiling * per_second
+    # The first delay is on the grid too (PM2's base is whole milliseconds); a base that is on the
+    # grid but not exactly representable (0.29 s is 289.99999999999994 ms) is not floored below it.
+    units = initial * per_second
+    nearest = float(round(units))
+    units = nearest if abs(units - nearest) <= 1e-9 * max(1.0, units) else float(math.floor(units))
+    delays = [units / per_second]
+    while len(delays) <= _MAX_COMPOUNDED_STEPS:
+        following = float(math.floor(min(ceiling_units, units * factor)))
+        if following == units:
+            return tuple(delays)
+        delays.append(following / per_second)
+        units = following
+    raise PolicyError(
+        f"Compounded.factor: {factor!r} takes more than {_MAX_COMPOUNDED_STEPS} steps "
+        f"from {initial:g}s to settle below {ceiling:g}s"
+    )
+
+
+@attrs.frozen(slots=True)
+class Compounded(Backoff):
+    """Each delay is the previous one times ``factor``, at most ``ceiling``, rounded down to ``grid``.
+
+    The first delay, ``initial``, is rounded down to the grid as well.
+
+    PM2's ``exp_backoff_restart_delay`` (Unitech/pm2 ``lib/God.js``, ``handleExit``): the base
+    delay first, then ``Math.floor(Math.min(15000, previous * 1.5))`` milliseconds, so 100 ms
+    gives 100, 150, 225, 337, 505 ... 15000 ms. Unlike :class:`Exponential`, each delay is
+    computed from the previous *rounded* one, which is why the sequence is a table here. The
+    ceiling bounds the growth, not the first delay (PM2 starts at its base even above 15 s), so
+    ``cap`` is the larger of ``initial`` and ``ceiling``.
+    """
+
+    kind: ClassVar[str] = "compounded"
+    initial: float
+    factor: float = 1.5
+    ceiling: float = 15.0
+    grid: float = 0.001
+    _table: tuple[float, ...] = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "initial", finite("Compounded.initial", self.initial))
+        normalize(self, "factor", finite("Compounded.factor", self.factor, minimum=1.0))
+        normalize(self, "ceiling", finite("Compounded.ceiling", self.ceiling))
+        normalize(self, "grid", finite("Compounded.grid", self.grid, strict=True))
+        table = _compounded_table(self.initial, self.factor, self.ceiling, self.grid)
+        object.__setattr__(self, "_table", table)
+
+    @property
+    def cap(self) -> float:
+        return max(self._table)
+
+    def delay(self, step: int) -> float:
+        table = self._table
+        return table[step - 1] if step <= len(table) else table[-1]
+
+    def describe(self) -> str:
+        return (
+            f"compounded {self.initial:g}s x{self.factor:g} up to {self.ceiling:g}s "
+            f"(rounded down to {self.grid:g}s)"
+        )
 
 
 def _delays(value: object) -> tuple[float, ...]:

@@ -20,11 +20,32 @@ import attrs
 
 from ._check import count, finite, normalize
 
-__all__ = ["Budget", "BudgetState", "CountBudget", "FixedWindow", "SlidingWindow", "Unlimited"]
+__all__ = [
+    "Budget",
+    "BudgetState",
+    "CountBudget",
+    "FixedWindow",
+    "SlidingWindow",
+    "TumblingWindow",
+    "Unlimited",
+    "UnstableRuns",
+]
 
 #: What a budget has used: an int, a float or a (nested) tuple of them. Opaque outside its budget,
 #: hence ``Any`` to the type checker.
 BudgetState: TypeAlias = Any
+
+
+def _counted(number: int, noun: str) -> str:
+    """``1 restart``, ``3 restarts``: budget descriptions end up in reasons and the README."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``11th``, ``16th``, ``22nd``."""
+    if number % 100 in (11, 12, 13):
+        return f"{number}th"
+    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th') }"
 
 
 def _just_after(base: float, span: float) -> float:
@@ -42,6 +63,9 @@ class Budget:
     kind: ClassVar[str]
     #: Whether ``earliest`` can ever be finite, so that ``Exhausted.WAIT`` makes sense.
     can_wait: ClassVar[bool] = False
+    #: Whether the budget learns when runs start from the restarts it admits, so that every
+    #: restart must pass through ``admit`` (the policy then refuses uncounted LOST restarts).
+    tracks_runs: ClassVar[bool] = False
 
     def initial(self, at: float) -> BudgetState:
         """The budget state of a workload first started at ``at``."""
@@ -54,6 +78,15 @@ class Budget:
     def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
         """The earliest time >= ``restart_at`` at which ``admit`` accepts, or ``math.inf``."""
         return math.inf
+
+    def admit_waited(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        """The budget state after a refused restart waited until ``restart_at`` (``Exhausted.WAIT``).
+
+        ``restart_at`` comes from ``earliest``. By default the waited restart is admitted as any
+        other; a budget that counts failures rather than restarts (``TumblingWindow``) admits it
+        without counting the failure a second time.
+        """
+        return self.admit(used, failed_at, restart_at)
 
     def reset(self, used: BudgetState, at: float) -> BudgetState:
         """The budget state after a stable run that ended at ``at`` resets the budget."""
@@ -115,7 +148,7 @@ class CountBudget(Budget):
         return f"{used} of {self.max_restarts}"
 
     def describe(self) -> str:
-        return f"at most {self.max_restarts} restarts"
+        return f"at most {_counted(self.max_restarts, 'restart')}"
 
 
 @attrs.frozen(slots=True)
@@ -171,7 +204,7 @@ class SlidingWindow(Budget):
         return f"{attempt} ({len(used)} of {self.max_restarts} in {self.period:g}s)"
 
     def describe(self) -> str:
-        return f"at most {self.max_restarts} restarts in any {self.period:g}s"
+        return f"at most {_counted(self.max_restarts, 'restart')} in any {self.period:g}s"
 
 
 @attrs.frozen(slots=True)
@@ -219,4 +252,115 @@ class FixedWindow(Budget):
         return f"{attempt} ({used[1]} of {self.limit} starts in {self.interval:g}s)"
 
     def describe(self) -> str:
-        return f"at most {self.limit} starts per {self.interval:g}s window"
+        return f"at most {_counted(self.limit, 'start')} per {self.interval:g}s window"
+
+
+@attrs.frozen(slots=True)
+class TumblingWindow(Budget):
+    """At most ``limit`` failures in a window of ``interval`` seconds that tumbles at failures (Nomad).
+
+    Source: hashicorp/nomad ``client/allocrunner/taskrunner/restarts/restarts.go``,
+    ``RestartTracker.GetState``. The first window opens at the first start. Every failure is
+    counted at the time it happens (not when its restart starts); a failure more than
+    ``interval`` seconds after the window opened reopens it at that failure, with the count
+    starting again. The failure that takes the count above ``limit`` is refused. Waiting
+    (``Exhausted.WAIT``, Nomad's ``mode = "delay"``) restarts at the window's end exactly, which
+    can be sooner than the normal delay; that restart is not counted again, and the next failure
+    opens a new window. Budget state: ``(window_begin, failures)``.
+    """
+
+    kind: ClassVar[str] = "tumbling-window"
+    can_wait: ClassVar[bool] = True
+    limit: int
+    interval: float
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "limit", count("TumblingWindow.limit", self.limit))
+        normalize(self, "interval", finite("TumblingWindow.interval", self.interval, strict=True))
+
+    def _count(self, used: BudgetState, failed_at: float) -> tuple[float, int]:
+        begin, failures = used
+        # Nomad: ``now.After(startTime + Interval)`` reopens the window at this failure.
+        if failed_at - begin > self.interval:
+            return failed_at, 1
+        return begin, failures + 1
+
+    def initial(self, at: float) -> BudgetState:
+        return (at, 0)
+
+    def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        begin, failures = self._count(used, failed_at)
+        return (begin, failures) if failures <= self.limit else None
+
+    def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
+        # Nomad restarts nothing at all with ``attempts = 0``, whatever the mode.
+        if self.limit == 0:
+            return math.inf
+        begin, _failures = self._count(used, failed_at)
+        return begin + self.interval
+
+    def admit_waited(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        # The failure is counted (above the limit, as Nomad's count is); the restart is not.
+        return self._count(used, failed_at)
+
+    def reset(self, used: BudgetState, at: float) -> BudgetState:
+        return (at, 0)
+
+    def phrase(self, used: BudgetState, attempt: int) -> str:
+        return f"{attempt} ({used[1]} of {self.limit} failures in a {self.interval:g}s window)"
+
+    def describe(self) -> str:
+        return (
+            f"at most {_counted(self.limit, 'failure')} per {self.interval:g}s window (tumbling at failures)"
+        )
+
+
+@attrs.frozen(slots=True)
+class UnstableRuns(Budget):
+    """Give up at the ``limit``-th unstable run within ``horizon`` seconds of the first start (PM2).
+
+    Source: Unitech/pm2 ``lib/God.js``, ``handleExit``. A run shorter than ``min_uptime`` (strict)
+    that fails less than ``horizon`` seconds after the first start is unstable and counted; other
+    runs are restarted without being counted, and nothing but a fresh start clears the count
+    (PM2 resets ``unstable_restarts`` only on a manual restart or after giving up). The count is
+    checked at every failure: the failure that brings it to ``limit`` is refused, so ``limit=16``
+    allows 15 restarts, and ``limit=0`` none.
+
+    A run's start is the restart time this budget admitted (PM2's ``pm_uptime`` is likewise set
+    when PM2 starts the process), which is why it sees every restart (``tracks_runs``): a policy
+    using it must count LOST runs or restart them fresh. After a stable run resets it, the next
+    run is taken to start when the stable one ended. Budget state:
+    ``(first_start, unstable, run_start)``.
+    """
+
+    kind: ClassVar[str] = "unstable-runs"
+    tracks_runs: ClassVar[bool] = True
+    limit: int
+    min_uptime: float
+    horizon: float
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "limit", count("UnstableRuns.limit", self.limit))
+        normalize(self, "min_uptime", finite("UnstableRuns.min_uptime", self.min_uptime))
+        normalize(self, "horizon", finite("UnstableRuns.horizon", self.horizon))
+
+    def initial(self, at: float) -> BudgetState:
+        return (at, 0, at)
+
+    def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
+        first, unstable, run_start = used
+        if failed_at - first < self.horizon and failed_at - run_start < self.min_uptime:
+            unstable += 1
+        return (first, unstable, restart_at) if unstable < self.limit else None
+
+    def reset(self, used: BudgetState, at: float) -> BudgetState:
+        return (at, 0, at)
+
+    def phrase(self, used: BudgetState, attempt: int) -> str:
+        return f"{attempt} ({used[1]} of {self.limit} unstable)"
+
+    def describe(self) -> str:
+        return (
+            f"give up at the {_ordinal(self.limit)} run shorter than {self.min_uptime:g}s "
+            f"within {self.horizon:g}s of the first start"
+        )

@@ -10,7 +10,9 @@ Two rules keep it honest, in the manner of h11's ``_state.py``:
 
 A decision, in order: reject malformed input (nothing changes); a given-up state stays given up;
 an operator stop is never restarted; otherwise the outcome's cause and exit class, through
-``RESTARTS`` (the mode x exit-class table) and the exit rules, say whether to restart; a stable run
+``RESTARTS`` (the mode x exit-class table) and the exit rules (with ``restart_unstable``, a run
+that was not stable is forced), say whether to restart; a lost run backs off or, under
+``Lost.FRESH``, restarts at once with a fresh state; a stable run
 ends the unstable streak and resets what the policy says; the backoff and jitter give the delay;
 the budget admits the restart at its start time, or the policy gives up (or waits).
 """
@@ -34,7 +36,7 @@ from .jitter import Jitter, NoJitter
 from .outcome import Cause, Outcome
 from .state import State, make_state
 
-__all__ = ["RESTARTS", "Exhausted", "Policy", "Reset", "Stability", "StartFailed"]
+__all__ = ["RESTARTS", "Exhausted", "Lost", "Policy", "Reset", "Stability", "StartFailed"]
 
 # Module constants for the hot path: a global load is cheaper than an enum class attribute.
 _new = tuple.__new__
@@ -87,6 +89,25 @@ class StartFailed(enum.Enum):
 
 
 _GIVE_UP_ON_START = StartFailed.GIVE_UP
+
+
+class Lost(enum.Enum):
+    """How a ``LOST`` run is restarted (in every mode but ``NEVER``)."""
+
+    #: Back off as after a crash; the budget is spent only with ``Policy.count_lost``.
+    BACKOFF = "backoff"
+    #: Restart at once with a fresh state, as ``Policy.start`` at the run's end would give: the
+    #: backoff curve and the budget start over. This is what supervisors whose counters live in
+    #: their own memory do when they (or their host) come back: Docker's restore at daemon start,
+    #: the kubelet after its own restart, supervisord, PM2's ``resurrect``, systemd after a reboot.
+    FRESH = "fresh"
+    #: Restart as after a stable run: reset what the policy's stability resets and wait what it
+    #: waits. The kubelet after its own restart: its backoff is gone, so the restart is the
+    #: first (immediate) step of a fresh curve, and the next crash waits the initial delay.
+    STABLE = "stable"
+
+
+_FRESH, _LOST_BACKOFF = Lost.FRESH, Lost.BACKOFF
 
 
 @attrs.frozen(slots=True, cache_hash=True)
@@ -159,6 +180,11 @@ class Policy:
     #: Whether a LOST outcome spends the budget (only to mimic systems that cannot tell).
     count_lost: bool = False
     start_failed: StartFailed = attrs.field(default=StartFailed.RETRY, validator=_is(StartFailed))
+    lost: Lost = attrs.field(default=Lost.BACKOFF, validator=_is(Lost))
+    #: Whether a run that is not stable is restarted whatever its exit and the mode (only an exit
+    #: that prevents a restart still stops it): supervisord treats an exit before ``startsecs`` as
+    #: a failed start and retries it even with an expected code or ``autorestart=false``.
+    restart_unstable: bool = False
     name: str = "custom"
 
     # Derived once here so that decide() does no enum hashing and no attribute chains.
@@ -182,6 +208,19 @@ class Policy:
             )
         if not isinstance(self.count_lost, bool):
             raise PolicyError(f"Policy.count_lost: must be a bool, got {self.count_lost!r}")
+        if self.count_lost and self.lost is Lost.FRESH:
+            raise PolicyError("Policy.count_lost: True has no effect with lost=Lost.FRESH (a fresh budget)")
+        if not isinstance(self.restart_unstable, bool):
+            raise PolicyError(f"Policy.restart_unstable: must be a bool, got {self.restart_unstable!r}")
+        if self.budget.tracks_runs and not (self.count_lost or self.lost is Lost.FRESH):
+            raise PolicyError(
+                f"Policy.lost: {self.budget.describe()!r} must see every restart: "
+                "use count_lost=True or lost=Lost.FRESH"
+            )
+        if self.lost is Lost.STABLE and self.stability is None:
+            raise PolicyError("Policy.lost: Lost.STABLE needs a stability threshold, got stability=None")
+        if self.restart_unstable and self.stability is None:
+            raise PolicyError("Policy.restart_unstable: True needs a stability threshold, got stability=None")
         if not isinstance(self.name, str):
             raise PolicyError(f"Policy.name: must be a string, got {self.name!r}")
         restarted = RESTARTS[self.mode]
@@ -191,8 +230,14 @@ class Policy:
             "_restarts_exit_code": ExitClass.EXIT_CODE in restarted,
             "_restarts_signal": ExitClass.SIGNAL in restarted,
             "_restarts_oom": ExitClass.OOM in restarted,
+            # restart_unstable is a force rule too, so it rides on the same flag: policies without
+            # any of these pay nothing for them on the hot path.
             "_screened": bool(
-                exits.prevent_codes or exits.prevent_signals or exits.force_codes or exits.force_signals
+                exits.prevent_codes
+                or exits.prevent_signals
+                or exits.force_codes
+                or exits.force_signals
+                or self.restart_unstable
             ),
             "_delays": (0.0, *(self.backoff.delay(step) for step in range(1, _PRECOMPUTED_STEPS))),
             "_jitter": None if isinstance(self.jitter, NoJitter) else self.jitter,
@@ -250,7 +295,11 @@ class Policy:
             exits = self.exits
             if self._screened and (code in exits.prevent_codes or signal in exits.prevent_signals):
                 return self._stop(state, outcome, Rule.PREVENTED)
-            if self._screened and (code in exits.force_codes or signal in exits.force_signals):
+            if self._screened and (
+                code in exits.force_codes
+                or signal in exits.force_signals
+                or (self.restart_unstable and not self._is_stable(outcome))
+            ):
                 rule = Rule.FORCED
             elif cause is _OOM:
                 if not self._restarts_oom:
@@ -270,6 +319,10 @@ class Policy:
             if self.mode is _NEVER:
                 return self._stop(state, outcome, Rule.MODE)
             counted = self.count_lost
+            if self.lost is not _LOST_BACKOFF:
+                if self.lost is _FRESH:
+                    return self._fresh(state, outcome)
+                return self._after_stable_run(state, outcome, counted, _LOST_RULE)
             rule = _LOST_RULE
         elif cause is _START_FAILED:
             if self.start_failed is _GIVE_UP_ON_START:
@@ -297,13 +350,15 @@ class Policy:
             except (TypeError, ValueError, IndexError) as error:
                 raise _foreign_budget(self.budget, error) from None
             if admitted is None:
-                return self._exhausted(state, outcome, delay)
+                return self._exhausted(state, outcome, delay, _RETRY, attempt + 1, step)
             used = admitted
         attempt += 1
         next_state = _new(State, (seed, attempt, step, restarts + 1, used, delay, ended, None))
         return _new(Decision, (_RETRY, delay, attempt, next_state, rule, outcome, self))
 
-    def _after_stable_run(self, state: State, outcome: Outcome, counted: bool) -> Decision:
+    def _after_stable_run(
+        self, state: State, outcome: Outcome, counted: bool, rule: Rule = Rule.STABLE_RESET
+    ) -> Decision:
         stability = self.stability
         assert stability is not None  # only called when a run was stable
         seed, _attempt, step, restarts, used, previous, _last_at, _given_up = state
@@ -324,28 +379,49 @@ class Policy:
             except (TypeError, ValueError, IndexError) as error:
                 raise _foreign_budget(self.budget, error) from None
             if admitted is None:
-                return self._exhausted(state, outcome, delay)
+                return self._exhausted(state, outcome, delay, Action.RESET, 0, step)
             used = admitted
         next_state = make_state(seed, 0, step, restarts + 1, used, delay, ended, None)
-        return _decision(Action.RESET, delay, 0, next_state, Rule.STABLE_RESET, outcome, self)
+        return _decision(Action.RESET, delay, 0, next_state, rule, outcome, self)
 
-    def _exhausted(self, state: State, outcome: Outcome, delay: float) -> Decision:
-        """The budget refused a restart after ``delay``: give up, or wait for the window."""
+    def _exhausted(
+        self, state: State, outcome: Outcome, delay: float, action: Action, attempt: int, step: int
+    ) -> Decision:
+        """The budget refused a restart after ``delay``: give up, or wait for the window.
+
+        When waiting, the restart is still the ``action`` it was going to be (a retry, or the reset
+        after a stable run), with the streak ``attempt`` and backoff ``step`` it would have had.
+        """
         if self.on_exhausted is Exhausted.GIVE_UP:
             return self._give_up(state, outcome, Rule.BUDGET_EXHAUSTED)
-        seed, attempt, step, restarts, used, _previous, _last_at, _given_up = state
+        seed, _attempt, _step, restarts, used, _previous, _last_at, _given_up = state
         ended = outcome.ended_at
         restart_at = self.budget.earliest(used, ended, ended + delay)
         if not math.isfinite(restart_at):
             return self._give_up(state, outcome, Rule.BUDGET_EXHAUSTED)
         # The caller restarts at ended + delay: admit exactly that float, nudging past rounding.
         delay = restart_at - ended
-        admitted = self.budget.admit(used, ended, ended + delay)
+        admitted = self.budget.admit_waited(used, ended, ended + delay)
         while admitted is None:
             delay = math.nextafter(delay, math.inf)
-            admitted = self.budget.admit(used, ended, ended + delay)
-        next_state = make_state(seed, attempt + 1, step + 1, restarts + 1, admitted, delay, ended, None)
-        return _decision(Action.RETRY, delay, attempt + 1, next_state, Rule.BUDGET_WAIT, outcome, self)
+            admitted = self.budget.admit_waited(used, ended, ended + delay)
+        next_state = make_state(seed, attempt, step, restarts + 1, admitted, delay, ended, None)
+        return _decision(action, delay, attempt, next_state, Rule.BUDGET_WAIT, outcome, self)
+
+    def _is_stable(self, outcome: Outcome) -> bool:
+        """Whether ``outcome`` was a stable run (the same test as ``decide``'s, off its hot path)."""
+        duration = outcome.ended_at - outcome.started_at
+        after = self._stable_after
+        return outcome.cause is not _START_FAILED and (
+            duration > after or (duration == after and not self._stable_strict)
+        )
+
+    def _fresh(self, state: State, outcome: Outcome) -> Decision:
+        """A LOST run under ``Lost.FRESH``: restart now, as if an operator had started it again."""
+        seed, _attempt, _step, restarts, _used, _previous, _last_at, _given_up = state
+        ended = outcome.ended_at
+        next_state = make_state(seed, 0, 0, restarts + 1, self.budget.initial(ended), 0.0, ended, None)
+        return _decision(Action.RESET, 0.0, 0, next_state, _LOST_RULE, outcome, self)
 
     def _stop(self, state: State, outcome: Outcome, rule: Rule) -> Decision:
         seed, attempt, step, restarts, used, previous, _last_at, _given_up = state
@@ -356,6 +432,19 @@ class Policy:
         seed, attempt, step, restarts, used, previous, _last_at, _given_up = state
         next_state = make_state(seed, attempt, step, restarts, used, previous, outcome.ended_at, rule)
         return _decision(Action.GIVE_UP, 0.0, 0, next_state, rule, outcome, self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe data that :meth:`from_dict` turns back into an equal policy."""
+        from .serialize import to_dict
+
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Policy:
+        """Rebuild a policy from :meth:`to_dict` output; raise :class:`PolicyError` naming the bad key."""
+        from .serialize import from_dict
+
+        return from_dict(cls, data, "policy")
 
     def explain(self, decision: Decision) -> str:
         """The one-line reason for ``decision`` (``Decision.reason`` calls this lazily)."""

@@ -1,0 +1,442 @@
+"""Failure scenarios: workload models that say how long each run lasts and how it ends.
+
+A scenario is data. A :class:`Model` has phases (what a run does, by when it starts) and, optionally,
+outside disruptions at times of their own (a flapping daemon kills whatever is running then). A
+:class:`Replay` is an explicit list of runs, read from a JSON-lines file. Both are seeded: the same
+scenario and seed give the same runs, and a disruption schedule does not depend on the policy, so
+policies are compared on the same night.
+
+Built-in scenarios are in :data:`BUILTIN`; files are read by :func:`load`. This module draws
+randomness only from ``random.Random`` instances seeded by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import tomllib
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from .kernel import Cause, Outcome, OutcomeError
+from .units import parse_duration, span
+
+__all__ = [
+    "BUILTIN",
+    "Disruptions",
+    "Ending",
+    "Exponential",
+    "Fixed",
+    "Forever",
+    "Model",
+    "Phase",
+    "Replay",
+    "Runs",
+    "Scenario",
+    "ScenarioError",
+    "Uniform",
+    "load",
+]
+
+
+class ScenarioError(ValueError):
+    """A scenario name, file or line is invalid; the message names where and what."""
+
+
+# -- how a run ends -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Ending:
+    """How a run ends: the kernel's cause, with an exit code or a signal for a plain exit."""
+
+    cause: Cause = Cause.EXITED
+    exit_code: int | None = None
+    signal: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # The kernel's Outcome knows which combinations are valid; ask it once, here.
+        try:
+            self.outcome(0.0, 0.0)
+        except OutcomeError as error:
+            raise ScenarioError(str(error).removeprefix("Outcome.")) from None
+
+    def outcome(self, started_at: float, ended_at: float) -> Outcome:
+        return Outcome(started_at, ended_at, self.exit_code, self.signal, self.cause)
+
+    def describe(self) -> str:
+        if self.cause is Cause.EXITED:
+            return f"exit {self.exit_code}" if self.signal is None else f"signal {self.signal}"
+        return str(self.cause.value)
+
+
+# -- durations --------------------------------------------------------------------------------------
+
+
+class Duration(Protocol):
+    def sample(self, rng: random.Random) -> float: ...
+
+    def describe(self) -> str: ...
+
+
+@attrs.frozen
+class Fixed:
+    seconds: float
+
+    def sample(self, rng: random.Random) -> float:
+        return self.seconds
+
+    def describe(self) -> str:
+        return span(self.seconds)
+
+
+@attrs.frozen
+class Uniform:
+    low: float
+    high: float
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.uniform(self.low, self.high)
+
+    def describe(self) -> str:
+        return f"{span(self.low)} to {span(self.high)}"
+
+
+@attrs.frozen
+class Exponential:
+    """Exponentially distributed: the time between events of a Poisson process of this mean."""
+
+    mean: float
+
+    def sample(self, rng: random.Random) -> float:
+        return rng.expovariate(1.0 / self.mean)
+
+    def describe(self) -> str:
+        return f"about {span(self.mean)} on average"
+
+
+@attrs.frozen
+class Forever:
+    def sample(self, rng: random.Random) -> float:
+        return math.inf
+
+    def describe(self) -> str:
+        return "forever"
+
+
+# -- models -----------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Phase:
+    """Runs that start before ``until`` last ``run`` and end with ``ending``.
+
+    ``shrink`` multiplies the k-th run of the phase by ``shrink ** k`` (a leak that gets worse),
+    down to ``floor`` seconds (a process needs some time to fill its memory again).
+    """
+
+    run: Duration
+    ending: Ending = Ending(exit_code=1)
+    until: float = math.inf
+    shrink: float = 1.0
+    floor: float = 0.0
+
+
+@attrs.frozen
+class Disruptions:
+    """Outside events at intervals of ``every`` that end whatever run is under way with ``ending``."""
+
+    every: Duration
+    ending: Ending = Ending(cause=Cause.LOST)
+
+
+class Runs(Protocol):
+    """One simulation's source of runs; stateful, made fresh per simulation by ``Scenario.runs``."""
+
+    def end(self, start: float) -> tuple[float, Ending]:
+        """When a run that starts at ``start`` ends (``math.inf``: not by itself) and how."""
+        ...
+
+
+@attrs.frozen
+class Model:
+    """A workload model: phases by start time, and optional disruptions."""
+
+    phases: tuple[Phase, ...]
+    disruptions: Disruptions | None = None
+
+    def runs(self, seed: int) -> Runs:
+        return _ModelRuns(self, seed)
+
+
+class _ModelRuns:
+    def __init__(self, model: Model, seed: int) -> None:
+        self._model = model
+        # Two streams: the disruption schedule must not depend on how many runs a policy made.
+        self._rng = random.Random(2 * seed)
+        self._events = random.Random(2 * seed + 1)
+        self._phase: Phase | None = None
+        self._index = 0
+        self._next_event = -math.inf
+
+    def end(self, start: float) -> tuple[float, Ending]:
+        phase = next(p for p in self._model.phases if start < p.until or p is self._model.phases[-1])
+        if phase is not self._phase:
+            self._phase, self._index = phase, 0
+        end = start + max(phase.run.sample(self._rng) * phase.shrink**self._index, phase.floor)
+        self._index += 1
+        ending = phase.ending
+        disruptions = self._model.disruptions
+        if disruptions is not None:
+            if self._next_event == -math.inf:
+                self._next_event = disruptions.every.sample(self._events)
+            while self._next_event <= start:
+                self._next_event += disruptions.every.sample(self._events)
+            if self._next_event < end:
+                end, ending = self._next_event, disruptions.ending
+        return end, ending
+
+
+@attrs.frozen
+class Replay:
+    """Explicit runs (duration, ending), in order; after the last one the workload stays up."""
+
+    recorded: tuple[tuple[float, Ending], ...]
+
+    def runs(self, seed: int) -> Runs:
+        return _ReplayRuns(self.recorded)
+
+
+#: What a replayed workload does after its last recorded run: stay up (the ending is never seen).
+_STAYS_UP = (math.inf, Ending(exit_code=0))
+
+
+class _ReplayRuns:
+    def __init__(self, runs: tuple[tuple[float, Ending], ...]) -> None:
+        self._runs = iter(runs)
+
+    def end(self, start: float) -> tuple[float, Ending]:
+        duration, ending = next(self._runs, _STAYS_UP)
+        return start + duration, ending
+
+
+@attrs.frozen
+class Scenario:
+    """A named, documented workload with the virtual time it is simulated for by default."""
+
+    name: str
+    description: str
+    until: float
+    source: Model | Replay
+
+    def runs(self, seed: int) -> Runs:
+        return self.source.runs(seed)
+
+
+_OOM = Ending(cause=Cause.OOM, exit_code=137)
+
+#: The built-in scenarios, by name.
+BUILTIN: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario(
+            "crash-loop",
+            "every run exits 1 after 0.5s (a bad config that never starts)",
+            3600.0,
+            Model((Phase(Fixed(0.5)),)),
+        ),
+        Scenario(
+            "daemon-flaps",
+            "a healthy service killed by a daemon disruption every 30-90s for 2h, outcomes LOST "
+            "(stacklok/toolhive #5171)",
+            7200.0,
+            Model((Phase(Forever()),), Disruptions(Uniform(30.0, 90.0))),
+        ),
+        Scenario(
+            "flaky",
+            "crashes at random (exit 1), about every 15m on average (exponential inter-arrival), for 24h",
+            86400.0,
+            Model((Phase(Exponential(900.0)),)),
+        ),
+        Scenario(
+            "bad-deploy",
+            "a bad release crash-loops (exit 1 after 2s) for 10 minutes, then a fixed one runs healthy",
+            3600.0,
+            Model((Phase(Fixed(2.0), until=600.0), Phase(Forever()))),
+        ),
+        Scenario(
+            "oom-creep",
+            "a worsening leak: run k is OOM-killed (exit 137) after 20m x 0.7^k (at least 5s), "
+            "stable at first, then a crash loop",
+            10800.0,
+            Model((Phase(Fixed(1200.0), _OOM, shrink=0.7, floor=5.0),)),
+        ),
+    )
+}
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def load(name_or_path: str) -> Scenario:
+    """A built-in scenario by name, or one read from a ``.jsonl`` (runs) or ``.toml`` (model) file."""
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    path = Path(name_or_path)
+    if path.suffix not in (".jsonl", ".toml"):
+        raise ScenarioError(
+            f"unknown scenario {name_or_path!r}, expected one of {', '.join(BUILTIN)} "
+            "or a .jsonl or .toml file"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+    if path.suffix == ".jsonl":
+        return _from_lines(path, text)
+    return _from_toml(path, text)
+
+
+def _from_lines(path: Path, text: str) -> Scenario:
+    """JSON lines, one run each: ``{"duration": 0.5, "exit_code": 1}``, ``{"duration": 60, "cause": "lost"}``.
+
+    A run's keys: ``duration`` (seconds, ``"10m"`` or ``"forever"``), ``cause`` (exited, oom,
+    start-failed, lost; default exited), ``exit_code`` or ``signal`` (a plain exit without either
+    exits 1).
+    """
+    runs: list[tuple[float, Ending]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ScenarioError(f"{where}: not valid JSON: {error.msg} (column {error.colno})") from None
+        if not isinstance(data, dict):
+            raise ScenarioError(f'{where}: must be an object such as {{"duration": 0.5, "exit_code": 1}}')
+        runs.append(_run(where, data))
+    if not runs:
+        raise ScenarioError(f"{path}: no runs (one JSON object per line)")
+    return Scenario(path.stem, f"{len(runs)} runs replayed from {path.name}", 3600.0, Replay(tuple(runs)))
+
+
+_RUN_KEYS = ("duration", "cause", "exit_code", "signal")
+
+
+def _run(where: str, data: dict[str, Any]) -> tuple[float, Ending]:
+    _known(where, data, _RUN_KEYS, "")
+    if "duration" not in data:
+        raise ScenarioError(f"{where}: duration: missing (required)")
+    duration = _duration(where, "duration", data["duration"])
+    return duration, _ending(where, data, "")
+
+
+def _ending(where: str, data: dict[str, Any], prefix: str) -> Ending:
+    cause = data.get("cause", Cause.EXITED.value)
+    causes = {c.value: c for c in Cause if c is not Cause.STOPPED}
+    if cause not in causes:
+        raise ScenarioError(f"{where}: {prefix}cause: unknown {cause!r}, expected one of {', '.join(causes)}")
+    exit_code, signal = data.get("exit_code"), data.get("signal")
+    if causes[cause] is Cause.EXITED and exit_code is None and signal is None:
+        exit_code = 1  # a plain crash unless the file says otherwise
+    try:
+        return Ending(causes[cause], exit_code, signal)
+    except ScenarioError as error:
+        raise ScenarioError(f"{where}: {prefix}{error}") from None
+
+
+def _duration(where: str, key: str, value: object) -> float:
+    if value == "forever":
+        return math.inf
+    try:
+        return parse_duration(value, key)
+    except ValueError as error:
+        raise ScenarioError(f"{where}: {error}") from None
+
+
+def _known(where: str, data: dict[str, Any], keys: tuple[str, ...], prefix: str) -> None:
+    for key in data:
+        if key not in keys:
+            raise ScenarioError(f"{where}: {prefix}{key}: unknown key, expected one of {', '.join(keys)}")
+
+
+_MODEL_KEYS = ("description", "until", "phase", "disruptions")
+_PHASE_KEYS = ("run", "until", "shrink", "floor", "cause", "exit_code", "signal")
+_DISRUPTION_KEYS = ("every", "cause", "exit_code", "signal")
+
+
+def _from_toml(path: Path, text: str) -> Scenario:
+    """A model: ``[[phase]]`` tables (run, until, shrink, floor and an ending) and ``[disruptions]``."""
+    where = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{where}: not valid TOML: {error}") from None
+    _known(where, data, _MODEL_KEYS, "")
+    phases_data = data.get("phase")
+    if not isinstance(phases_data, list) or not phases_data:
+        raise ScenarioError(f"{where}: phase: needs at least one [[phase]] table")
+    phases = tuple(_phase(where, f"phase[{i}].", item) for i, item in enumerate(phases_data))
+    disruptions = None
+    if "disruptions" in data:
+        table = data["disruptions"]
+        if not isinstance(table, dict):
+            raise ScenarioError(f"{where}: disruptions: must be a table")
+        _known(where, table, _DISRUPTION_KEYS, "disruptions.")
+        if "every" not in table:
+            raise ScenarioError(f"{where}: disruptions.every: missing (required)")
+        lost = {"cause": Cause.LOST.value, **table}
+        disruptions = Disruptions(
+            _distribution(where, "disruptions.every", table["every"]),
+            _ending(where, lost, "disruptions."),
+        )
+    until = _duration(where, "until", data.get("until", 3600.0))
+    if not math.isfinite(until):
+        raise ScenarioError(f"{where}: until: must be finite, got 'forever'")
+    description = data.get("description", f"a workload model from {path.name}")
+    if not isinstance(description, str):
+        raise ScenarioError(f"{where}: description: must be a string, got {description!r}")
+    return Scenario(path.stem, description, until, Model(phases, disruptions))
+
+
+def _phase(where: str, prefix: str, data: object) -> Phase:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: {prefix.rstrip('.')}: must be a table")
+    _known(where, data, _PHASE_KEYS, prefix)
+    if "run" not in data:
+        raise ScenarioError(f"{where}: {prefix}run: missing (required)")
+    shrink = data.get("shrink", 1.0)
+    if isinstance(shrink, bool) or not isinstance(shrink, int | float) or not 0 < shrink <= 1:
+        raise ScenarioError(f"{where}: {prefix}shrink: must be a number in (0, 1], got {shrink!r}")
+    until = _duration(where, f"{prefix}until", data.get("until", "forever"))
+    floor = _duration(where, f"{prefix}floor", data.get("floor", 0.0))
+    run = _distribution(where, f"{prefix}run", data["run"])
+    return Phase(run, _ending(where, data, prefix), until, shrink, floor)
+
+
+def _distribution(where: str, key: str, value: object) -> Duration:
+    """A duration: ``0.5`` or ``"10m"`` (fixed), ``[30, 90]`` (uniform), ``{mean = "15m"}``
+    (exponential) or ``"forever"``."""
+    if value == "forever":
+        return Forever()
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise ScenarioError(f"{where}: {key}: a range must be [low, high], got {value!r}")
+        low, high = (_duration(where, key, item) for item in value)
+        if not high < math.inf or high < low:
+            raise ScenarioError(
+                f"{where}: {key}: a range must be [low, high] with low <= high, got {value!r}"
+            )
+        return Uniform(low, high)
+    if isinstance(value, dict):
+        if set(value) != {"mean"}:
+            raise ScenarioError(f"{where}: {key}: an exponential duration is {{mean = ...}}, got {value!r}")
+        mean = _duration(where, f"{key}.mean", value["mean"])
+        if not 0 < mean < math.inf:
+            raise ScenarioError(f"{where}: {key}.mean: must be > 0 and finite, got {value['mean']!r}")
+        return Exponential(mean)
+    return Fixed(_duration(where, key, value))
