@@ -99,7 +99,6 @@ def _runtime_class() -> Any:
             super().__init__(supervisor_id, **kwargs)
             self.mark_lock = threading.Lock()
             self.die_ns: dict[str, int] = {}
-            self.delay_s: dict[str, float] = {}
             self.latencies_ms: list[float] = []
             self.starts = 0
 
@@ -112,9 +111,9 @@ def _runtime_class() -> Any:
             now = time.time_ns()
             with self.mark_lock:
                 die = self.die_ns.pop(name, None)
-                delay = self.delay_s.pop(name, 0.0)
                 if die is not None:
-                    self.latencies_ms.append((now - die) / 1e6 - delay * 1e3)
+                    # Every restart of the crash policy waits exactly DELAY (constant, no jitter).
+                    self.latencies_ms.append((now - die) / 1e6 - DELAY * 1e3)
                 self.starts += 1
             super().start(name, create=create)
 
@@ -134,7 +133,6 @@ def crash_loop(workloads: int, seconds: float, workdir: Path, engine: bool) -> d
     def on_decision(event: DecisionEvent) -> None:
         if event.decision.restarts:
             with runtime.mark_lock:
-                runtime.delay_s[event.name] = event.decision.delay
                 restarts[0] += 1
 
     policy = Policy(backoff=Constant(DELAY), budget=Unlimited())
