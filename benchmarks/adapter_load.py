@@ -38,7 +38,7 @@ IDLE = 200
 DELAY = 0.1
 # Exits at once on SIGTERM, so that cleanup does not wait for docker stop's timeout.
 RUN_FOREVER = "trap 'exit 0' TERM; sleep 100000 & wait"
-RUNTIME_OPTIONS = {"stop_grace": 0.5, "ping_interval": 0.5, "ping_timeout": 1.0, "stop_timeout": 5}
+RUNTIME_OPTIONS = {"stop_grace": 1.0, "ping_interval": 0.5, "ping_timeout": 1.0, "stop_timeout": 5}
 
 
 def skip_reason() -> str | None:
