@@ -40,3 +40,21 @@ $(PLOT_STAMP): pyproject.toml
 ## demo: the main job: compare policies on ToolHive #5171's flapping daemon, plot to out/daemon-flaps.png
 demo: $(PLOT_STAMP)
 	$(VENV)/bin/relaunch compare --scenario daemon-flaps --plot out/daemon-flaps.png
+
+## bench: the benchmark suite (benchmarks/README.md); writes benchmarks/results.json and results.md.
+## BENCH_ARGS passes options through (e.g. BENCH_ARGS="--only sliding"). bench-smoke: each row once,
+## printed only, so that the committed results.md always comes from a full run.
+.PHONY: bench bench-smoke
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --json benchmarks/results.json --md benchmarks/results.md $(BENCH_ARGS)
+
+bench-smoke: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --smoke $(BENCH_ARGS)

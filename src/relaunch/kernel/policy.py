@@ -198,6 +198,8 @@ class Policy:
     _cap: float = attrs.field(init=False, eq=False, hash=False, repr=False)
     _stable_after: float = attrs.field(init=False, eq=False, hash=False, repr=False)
     _stable_strict: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _resets_delay: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _resets_budget: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.on_exhausted is Exhausted.WAIT and not self.budget.can_wait:
@@ -242,6 +244,10 @@ class Policy:
             "_cap": self.backoff.cap,
             "_stable_after": math.inf if self.stability is None else self.stability.after,
             "_stable_strict": self.stability is not None and self.stability.strict,
+            # enum.Flag's & runs in Python (enum.py __and__ builds a new member): two of them
+            # doubled the cost of a stable-run decision (benchmarks, issue 6).
+            "_resets_delay": self.stability is not None and bool(self.stability.resets & Reset.DELAY),
+            "_resets_budget": self.stability is not None and bool(self.stability.resets & Reset.BUDGET),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -357,14 +363,14 @@ class Policy:
         assert stability is not None  # only called when a run was stable
         seed, _attempt, step, restarts, used, previous, _last_at, _given_up = state
         ended = outcome.ended_at
-        if stability.resets & Reset.DELAY:
+        if self._resets_delay:
             step = 0
         if stability.restart_delay is None:
             step += 1
             delay = self.jitter.apply(self.backoff.delay(step), self._cap, previous, seed, restarts)
         else:
             delay = stability.restart_delay
-        if stability.resets & Reset.BUDGET:
+        if self._resets_budget:
             # A fresh budget, and this restart opens the new epoch rather than spending it.
             used = self.budget.reset(used, ended)
         elif counted:

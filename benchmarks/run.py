@@ -1,0 +1,80 @@
+"""Entry point: `python -m benchmarks.run [--smoke] [--json PATH] [--md PATH] [pyperf options]`.
+
+pyperf (the harness of CPython's own pyperformance) times every row in fresh worker processes,
+calibrating the loop count and taking the median over processes x values; the same run then times
+single calls of every row in this process, interleaved, for p50/p99 per decision; then it measures
+memory and allocations, and writes the JSON and the markdown table (benchmarks/report.py).
+
+`--smoke` is pyperf's `--debug-single-value` (one process, one value, one loop per row) plus a few
+dozen samples per row: it proves every row runs and verifies itself, and says nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+
+import pyperf
+
+from benchmarks import adapter_load, decide, floors, growth, memory, peers, report
+from benchmarks.harness import Case, sample_per_call, time_calls
+
+
+def all_cases() -> list[Case]:
+    return [
+        *floors.cases(),
+        *peers.cases(),
+        *decide.cases(),
+        *growth.cases(),
+    ]
+
+
+def _forward(cmd: list[str], args: argparse.Namespace) -> None:
+    # Workers pick their row by index, so they must see the same filtered list as the manager.
+    if args.only:
+        cmd.extend(["--only", args.only])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--smoke" in argv:
+        argv += ["--debug-single-value", "--quiet"]
+    runner = pyperf.Runner(program_args=("-m", "benchmarks.run"), add_cmdline_args=_forward)
+    ap = runner.argparser
+    ap.add_argument("--smoke", action="store_true", help="a handful of iterations; no timings")
+    ap.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    ap.add_argument("--md", metavar="PATH", help="write the results as a markdown table")
+    ap.add_argument("--only", metavar="REGEX", help="only the rows whose name matches")
+    ap.add_argument("--samples", type=int, default=10_000, help="single-call samples per row (p50/p99)")
+    ap.add_argument("--adapter-seconds", type=float, default=60.0, help="length of the Docker crash-loop run")
+    args = runner.parse_args(argv)
+
+    cases = [c for c in all_cases() if not args.only or re.search(args.only, c.name)]
+    benches: dict[str, pyperf.Benchmark] = {}
+    for case in cases:
+        bench = runner.bench_time_func(case.name, time_calls, case, inner_loops=case.inner)
+        if bench is not None:
+            benches[case.name] = bench
+    if args.worker:
+        return
+
+    samples = sample_per_call(cases, samples=40 if args.smoke else args.samples)
+    mem = memory.measure(smoke=args.smoke) if not args.only or re.search(args.only, "memory") else {}
+    if args.smoke:
+        adapter = {"skipped": "smoke mode (the Docker load run takes minutes)"}
+    elif args.only and not re.search(args.only, "adapter"):
+        adapter = {}
+    else:
+        adapter = adapter_load.measure(args.adapter_seconds)
+    results = report.build(cases, benches, samples, mem, adapter, args)
+    if args.json:
+        report.write_json(results, args.json)
+    if args.md:
+        report.write_markdown(results, args.md)
+    print(report.markdown(results))
+
+
+if __name__ == "__main__":
+    main()
