@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## test: every check: pytest (unit, property, docker when an engine is there), ruff, mypy --strict on the kernel
+## test: every check: pytest (unit, property, docker when an engine is there), ruff, mypy --strict on the kernel and adapters
 test: $(STAMP) lint typecheck pytest
 
 pytest: $(STAMP)
@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict src/relaunch/kernel
+	$(VENV)/bin/mypy --strict src/relaunch/kernel src/relaunch/adapters
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -47,6 +47,7 @@ def skip_reason() -> str | None:
         return "DOCKER_HOST is not set (scripts/docker-engine start DIR prints one)"
     try:
         import docker
+
         import relaunch.adapters.docker  # noqa: F401
     except ImportError as exc:
         return f"the Docker adapter is not importable: {exc}"
@@ -122,6 +123,7 @@ def _runtime_class() -> Any:
 
 def crash_loop(workloads: int, seconds: float, workdir: Path, engine: bool) -> dict[str, Any]:
     import docker
+
     from relaunch.adapters.docker import ContainerSpec, container_name
     from relaunch.adapters.supervisor import DecisionEvent, Supervisor
 
@@ -209,6 +211,7 @@ def engine_capacity(client: Any, containers: list[str], seconds: float) -> dict[
 
 def idle(seconds: float, workdir: Path) -> dict[str, Any]:
     import docker
+
     from relaunch.adapters.docker import ContainerSpec
     from relaunch.adapters.supervisor import Phase, Supervisor
 

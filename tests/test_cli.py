@@ -190,7 +190,7 @@ def test_simulate_prints_the_timeline_and_a_summary() -> None:
     assert lines[3].split() == ["run", "start", "duration", "ended", "decision", "delay", "reason"]
     assert lines[4].split()[:6] == ["1", "0:00:00.0", "0.5s", "exit", "1", "retry"]
     assert lines[6].split()[:7] == ["3", "0:00:16.0", "0.5s", "exit", "1", "give-up", "-"]
-    assert lines[6].endswith("giving up: at most 2 restarts used up")
+    assert lines[6].endswith("giving up: its budget (at most 2 restarts) is used up")
     assert lines[-2:] == [
         "  runs 3, restarts 2, uptime 1.5s, downtime 59m58s, availability 0.0%",
         "  longest outage 59m44s; gave up at 0:00:16.5",
@@ -418,4 +418,4 @@ def test_the_readmes_compare_output_is_a_real_run() -> None:
 
 def test_the_readmes_demo_headline_is_what_make_demo_prints() -> None:
     headline = run("compare", "--scenario", "daemon-flaps").stdout.splitlines()[-1]
-    assert _readme_block("Its headline:\n\n```text").strip() == headline
+    assert _readme_block("Its last line:\n\n```text").strip() == headline

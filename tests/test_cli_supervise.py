@@ -1,13 +1,12 @@
-"""``relaunch supervise`` and ``relaunch status``: the Docker adapter from the shell.
+"""``relaunch supervise`` and ``relaunch status``: the adapters from the shell.
 
-Without the adapter (``relaunch.adapters.supervisor`` and ``.docker``) both commands fail with one
-line saying so. With it, ``status`` reads a state file, and ``supervise`` runs a container on the
-engine named by DOCKER_HOST (skipped without one; failed instead under RELAUNCH_REQUIRE_DOCKER=1).
+``status`` reads a state file; ``supervise --exec`` runs a local command through the process
+adapter; ``supervise --image`` runs a container on the engine named by DOCKER_HOST (skipped without
+one; failed instead under RELAUNCH_REQUIRE_DOCKER=1).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -22,31 +21,11 @@ import pytest
 from relaunch import Outcome, presets
 
 SCRIPT = str(Path(sys.executable).parent / "relaunch")
-HAS_ADAPTER = importlib.util.find_spec("relaunch.adapters.supervisor") is not None
 IMAGE = os.environ.get("RELAUNCH_TEST_IMAGE", "relaunch-test/busybox:latest")
-
-needs_adapter = pytest.mark.skipif(not HAS_ADAPTER, reason="the Docker adapter is not in this tree")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=60)
-
-
-@pytest.mark.skipif(HAS_ADAPTER, reason="the Docker adapter is in this tree")
-@pytest.mark.parametrize(
-    ("args", "module"),
-    [
-        (["supervise", "web", "--image", "busybox"], "relaunch.adapters.supervisor"),
-        (["status", "--state", "state.json"], "relaunch.adapters.store"),
-    ],
-)
-def test_without_the_adapter_the_commands_say_so(args: list[str], module: str) -> None:
-    result = run(*args)
-    assert result.returncode == 2
-    assert result.stderr == (
-        f"relaunch {args[0]}: error: needs the Docker adapter ({module}), "
-        "which this version of relaunch does not include\n"
-    )
 
 
 def test_only_supervise_takes_a_command_after_dashes() -> None:
@@ -81,21 +60,19 @@ def _state_file(tmp_path: Path) -> Path:
     return path
 
 
-@needs_adapter
 def test_status_shows_the_persisted_workloads(tmp_path: Path) -> None:
     path = _state_file(tmp_path)
     result = run("status", "--state", str(path))
     assert result.returncode == 0
     assert result.stdout == (
         "web: given-up, 2 restarts (2 in this streak)\n"
-        "  last decision: ran 2.0s (< 30.0s stable threshold), exit 3; giving up: at most 2 restarts used up\n"
+        "  last decision: ran 2.0s (< 30.0s stable threshold), exit 3; giving up: its budget (at most 2 restarts) is used up\n"
     )
     data = json.loads(run("status", "--state", str(path), "--json").stdout)
     assert data["web"]["rule"] == "budget-exhausted"
     assert data["web"]["given_up"] is True
 
 
-@needs_adapter
 def test_status_of_a_missing_state_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.json"
     result = run("status", "--state", str(path))
@@ -111,7 +88,6 @@ def _engine() -> str:
     pytest.skip("Docker tests skipped: DOCKER_HOST is not set")
 
 
-@needs_adapter
 @pytest.mark.docker
 def test_supervise_prints_each_decision_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     """A crash-looping container under toolhive(max_retries=3): two retries, a give-up, then Ctrl-C."""
@@ -153,3 +129,37 @@ def _remove(host: str, workload: str) -> None:
     client = docker.DockerClient(base_url=host)
     for container in client.containers.list(all=True, filters={"label": f"io.relaunch.workload={workload}"}):
         container.remove(force=True)
+
+
+def test_supervise_exec_runs_a_crash_loop_to_its_give_up(tmp_path: Path) -> None:
+    """--exec under toolhive(max_retries=3) with short delays: two retries, a give-up, exit code 1."""
+    state = tmp_path / "state.json"
+    result = run(
+        "supervise", "loop", "--exec", "--preset", "toolhive", "--set", "max_retries=3",
+        "--set", "initial_delay=0.05", "--state", str(state), "--", "sh", "-c", "exit 3",
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1, result.stderr
+    assert lines[0] == "supervising loop (sh -c 'exit 3') with toolhive; Ctrl-C stops it"
+    assert [line.split(":")[1].strip() for line in lines[1:]] == [
+        "retry in 0.05s",
+        "retry in 0.1s",
+        "give-up",
+    ]
+    assert lines[-1].endswith("giving up: its budget (at most 2 restarts) is used up")
+    status = json.loads(run("status", "--state", str(state), "--json").stdout)
+    assert status["loop"]["phase"] == "given-up"
+
+
+def test_supervise_exec_needs_a_command(tmp_path: Path) -> None:
+    result = run("supervise", "loop", "--exec", "--state", str(tmp_path / "s.json"))
+    assert (result.returncode, result.stderr) == (
+        2,
+        "relaunch supervise: error: --exec needs a command after -- (see relaunch supervise --help)\n",
+    )
+
+
+def test_supervise_needs_an_image_or_exec() -> None:
+    result = run("supervise", "loop")
+    assert result.returncode == 2
+    assert "one of the arguments --image --exec is required" in result.stderr

@@ -190,7 +190,11 @@ class KernelAgainstModel(RuleBasedStateMachine):
                 m.step,
                 m.restarts,
             )
-            assert self.state.budget == (m.used if m.window is None else tuple(m.times))
+            if m.window is None:
+                assert self.state.budget == m.used
+            else:
+                assert SlidingWindow.times(self.state.budget) == tuple(m.times)
+                assert self.state.budget[0] == len(m.times)
 
 
 TestKernelAgainstModel = KernelAgainstModel.TestCase

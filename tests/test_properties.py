@@ -297,3 +297,36 @@ def test_exhausted_wait_never_gives_up_on_a_window_that_admits(data: st.DataObje
     policy = Policy(budget=budget, on_exhausted=Exhausted.WAIT, stability=Stability(after=1.0))
     runs = data.draw(rst.crash_loops(policy, max_size=40))
     assert all(d.action is Action.RETRY for d in rst.drive(policy, policy.start(at=0.0), runs))
+
+
+@given(
+    st.integers(min_value=0, max_value=80),
+    st.floats(min_value=0.01, max_value=50.0),
+    st.lists(st.floats(min_value=0.0, max_value=5.0), max_size=200),
+    st.lists(st.booleans(), max_size=200),
+)
+def test_sliding_window_chunks_agree_with_a_flat_list(
+    limit: int, period: float, gaps: list[float], early: list[bool]
+) -> None:
+    """SlidingWindow's chunked state admits, refuses and waits exactly as a flat sorted list of restart times would."""
+    budget = SlidingWindow(limit, period)
+    used, flat, now = budget.initial(0.0), [], 0.0
+    for gap, backwards in zip(gaps, early + [False] * len(gaps), strict=False):
+        # Mostly forward in time; sometimes a restart earlier than the last one (an early restart).
+        at = max(0.0, now - gap) if backwards else now + gap
+        now = max(now, at)
+        live = [t for t in flat if at - t <= period]
+        admitted = budget.admit(used, at, at)
+        if len(live) >= limit:
+            assert admitted is None
+            if limit:  # earliest() is the first time at or after `at` that the window admits
+                first = budget.earliest(used, at, at)
+                assert budget.admit(used, at, first) is not None
+                assert first == at or budget.admit(used, at, math.nextafter(first, -math.inf)) is None
+            continue
+        assert admitted is not None
+        flat = sorted([*live, at])
+        used = admitted
+        assert SlidingWindow.times(used) == tuple(flat)
+        assert used[0] == len(flat)
+        assert all(len(chunk) <= 32 for chunk in used[1])

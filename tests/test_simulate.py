@@ -346,5 +346,5 @@ def test_presets_are_simulated_with_count_budget_reasons() -> None:
     assert [step.decision.reason.split("; ")[-1] for step in result.steps if step.decision] == [
         "retry 1 of 2 in 1.0s",
         "retry 2 of 2 in 1.0s",
-        "giving up: at most 2 restarts used up",
+        "giving up: its budget (at most 2 restarts) is used up",
     ]

@@ -159,17 +159,33 @@ def _build_parser() -> argparse.ArgumentParser:
 
     supervise = commands.add_parser(
         "supervise",
-        help="supervise one container in the foreground (Docker)",
-        usage="relaunch supervise [-h] NAME --image IMAGE [--preset NAME | --policy FILE] [--set KEY=VALUE] "
-        "[--state FILE] [-- COMMAND ...]",
-        description="Supervise one container through the Docker adapter, printing a line per decision; "
-        "the container runs COMMAND (after --) or its image's default. Ctrl-C stops supervising; the "
-        "container is left as it is. Without --preset or --policy the policy is `recommended`.",
+        help="supervise one container (Docker) or one local command (--exec) in the foreground",
+        usage="relaunch supervise [-h] NAME (--image IMAGE | --exec) [--preset NAME | --policy FILE] "
+        "[--set KEY=VALUE] [--state FILE] [--network MODE] [-- COMMAND ...]",
+        description="Supervise one container through the Docker adapter, or with --exec one local command "
+        "as a process group of its own, printing a line per decision. A container runs COMMAND (after --) "
+        "or its image's default, and Ctrl-C stops supervising and leaves it as it is. An --exec command "
+        "is COMMAND; Ctrl-C (or SIGTERM, SIGHUP) stops it (SIGTERM, SIGKILL 10 s later), and running the "
+        "same line again starts it again, or adopts it if a killed supervisor left it running. Without "
+        "--preset or --policy the policy is `recommended`.",
     )
-    supervise.add_argument("name", metavar="NAME", help="the container's name")
-    supervise.add_argument("--image", required=True, help="the image to run")
+    supervise.add_argument("name", metavar="NAME", help="the workload's name")
+    target = supervise.add_mutually_exclusive_group(required=True)
+    target.add_argument("--image", help="the image to run (Docker)")
+    target.add_argument(
+        "--exec", dest="exec_", action="store_true", help="run COMMAND (after --) as a local process"
+    )
+    supervise.add_argument(
+        "--network",
+        default="none",
+        help="the container's network mode (default: none; e.g. bridge, host)",
+    )
     _policy_options(supervise, required=False)
-    supervise.add_argument("--state", metavar="FILE", default="relaunch-state.json", help="the state file")
+    supervise.add_argument(
+        "--state",
+        metavar="FILE",
+        help="the state file (default: relaunch-state.json; with --exec, relaunch-NAME.json)",
+    )
     supervise.set_defaults(handler=_supervise)
 
     status = commands.add_parser(
@@ -403,12 +419,7 @@ def _adapter(args: argparse.Namespace, module: str) -> Any:
         raise
 
 
-def _supervise(args: argparse.Namespace) -> int:
-    import threading
-
-    supervisor = _adapter(args, "relaunch.adapters.supervisor")
-    docker = _adapter(args, "relaunch.adapters.docker")
-    policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
+def _reporter() -> Callable[[Any], None]:
     style = Style(sys.stdout)
 
     def report(event: Any) -> None:
@@ -416,6 +427,37 @@ def _supervise(args: argparse.Namespace) -> int:
         action = decision.action.value
         line = f"{event.name}: {action}" + (f" in {span(decision.delay)}" if decision.restarts else "")
         print(f"{style.bold(line)}: {decision.reason}", flush=True)
+
+    return report
+
+
+def _supervise_exec(args: argparse.Namespace) -> int:
+    import shlex
+
+    process = _adapter(args, "relaunch.adapters.process")
+    if not args.cmd:
+        raise UsageError(f"{_prog(args)}: error: --exec needs a command after -- (see {_prog(args)} --help)")
+    policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
+    # One state file per supervisor process: two supervisors sharing one would overwrite each other.
+    state = args.state or f"relaunch-{args.name}.json"
+    print(f"supervising {args.name} ({shlex.join(args.cmd)}) with {policy.name}; Ctrl-C stops it", flush=True)
+    try:
+        code: int = process.run_foreground(args.name, args.cmd, policy, state, on_decision=_reporter())
+    except (OSError, ValueError, RuntimeError) as error:  # an unreadable or foreign state file
+        raise UsageError(f"{_prog(args)}: error: {error}") from None
+    return code
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    import threading
+
+    if args.exec_:
+        return _supervise_exec(args)
+    supervisor = _adapter(args, "relaunch.adapters.supervisor")
+    docker = _adapter(args, "relaunch.adapters.docker")
+    policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
+    report = _reporter()
+    args.state = args.state or "relaunch-state.json"
 
     sdk_errors = _adapter(args, "docker.errors")
     try:
@@ -427,8 +469,13 @@ def _supervise(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError) as error:  # an unreadable or foreign state file
         runtime.close()
         raise UsageError(f"{_prog(args)}: error: {error}") from None
+    # No network unless asked: supervising must not open a path the user did not choose.
+    spec = docker.ContainerSpec(args.image, args.cmd or None, {"network_mode": args.network})
     try:
-        sup.add(args.name, docker.ContainerSpec(args.image, args.cmd or None), policy)
+        try:
+            sup.add(args.name, spec, policy)
+        except supervisor.SupervisorError as error:  # e.g. a container of that name not ours
+            raise UsageError(f"{_prog(args)}: error: {error}") from None
         print(
             f"supervising {args.name} ({args.image}) with {policy.name}; Ctrl-C stops supervising", flush=True
         )

@@ -80,9 +80,10 @@ def explain(policy: Policy, decision: Decision) -> str:
         )
         return f"{run}; {spends} in {delay}"
     if rule is Rule.BUDGET_WAIT:
-        return f"{run}; {budget.describe()} used up: waiting {delay} for the window to allow a restart"
+        used = f"its budget ({budget.describe()}) is used up"
+        return f"{run}; {used}: waiting {delay} for the window to allow a restart"
     if rule is Rule.BUDGET_EXHAUSTED:
-        return f"{run}; giving up: {budget.describe()} used up"
+        return f"{run}; giving up: its budget ({budget.describe()}) is used up"
     if rule is Rule.START_FAILED:
         return f"{run}; giving up: this policy does not retry a failed start"
     if rule is Rule.SUCCESS:
