@@ -22,6 +22,7 @@ import enum
 import heapq
 import itertools
 import logging
+import queue
 import threading
 import time
 import zlib
@@ -42,6 +43,12 @@ SCHEMA = 1
 # A start that finds the runtime unreachable is retried this often (seconds). It is not a crash
 # of the workload, so it consumes no budget and is not fed to the kernel at all.
 UNAVAILABLE_RETRY_S = 0.5
+
+# Due starts run on this many threads, so a slow start (0.1-0.35 s on a busy engine, measured)
+# does not hold back every other workload's: with one, 50 crash-looping workloads got 5.3
+# restarts/s from an engine that does 7.3 starts/s from four threads (benchmarks/FINDINGS.md). A
+# workload's own start and stop stay serialised by its action lock.
+START_WORKERS = 4
 
 # close() must return within a second (issue 4); the scheduler thread only ever waits on a
 # condition that close() notifies, so this join bound is a safety net, not the normal path.
@@ -257,7 +264,10 @@ class Supervisor:
         clock: Clock | None = None,
         on_decision: DecisionHook | None = None,
         unavailable_retry: float = UNAVAILABLE_RETRY_S,
+        start_workers: int = START_WORKERS,
     ) -> None:
+        if start_workers < 1:
+            raise ValueError(f"start_workers: must be >= 1, got {start_workers!r}")
         self._runtime = runtime
         self._clock: Clock = clock or SystemClock()
         self._hook = on_decision
@@ -274,6 +284,13 @@ class Supervisor:
         self._cursor: str | None = None
         self._saved: dict[str, Any] = {}
         self._load()
+        self._due: queue.SimpleQueue[_Timer | None] = queue.SimpleQueue()
+        self._starters = [
+            threading.Thread(target=self._run_starts, name=f"relaunch-start-{n}", daemon=True)
+            for n in range(start_workers)
+        ]
+        for starter in self._starters:
+            starter.start()
         self._thread = threading.Thread(target=self._run_timers, name="relaunch-scheduler")
         self._thread.daemon = True
         self._thread.start()
@@ -398,6 +415,8 @@ class Supervisor:
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         self._runtime.close()
         self._thread.join(max(0.05, deadline - time.monotonic()))
+        for starter in self._starters:  # a start under way finishes; none begins after close()
+            starter.join(max(0.05, deadline - time.monotonic()))
         with self._lock:
             self._save()
 
@@ -653,7 +672,15 @@ class Supervisor:
     # -- scheduler thread -------------------------------------------------------------------
 
     def _run_timers(self) -> None:
-        for timer in self._due_timers():
+        try:
+            for timer in self._due_timers():
+                self._due.put(timer)
+        finally:
+            for _ in self._starters:
+                self._due.put(None)
+
+    def _run_starts(self) -> None:
+        while (timer := self._due.get()) is not None:
             self._fire(timer)
 
     def _due_timers(self) -> Iterator[_Timer]:
