@@ -106,7 +106,10 @@ class Model:
 
 
 class KernelAgainstModel(RuleBasedStateMachine):
-    """Every rule feeds the same run to both; the invariant compares what they remember."""
+    """For any sequence of runs, the kernel and the independent model make the same decisions and remember the same counters.
+
+    Every rule feeds the same run to both; the invariant compares what they remember.
+    """
 
     @initialize(
         mode=st.sampled_from([Mode.ALWAYS, Mode.ON_FAILURE]),
