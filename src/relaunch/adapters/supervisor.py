@@ -748,9 +748,13 @@ class Supervisor:
                     self._schedule(w, self._unavailable_retry)
             return
         with self._lock:
+            # The runtime's start event often arrives before start() returns, and has saved the
+            # running workload already (run_started); saving the same state again only cost time
+            # (each save rewrites the whole file with two fsyncs: benchmarks/FINDINGS.md).
+            changed = w.fresh or w.phase is Phase.STARTING
             w.fresh = False
             if w.phase is Phase.STARTING:
                 w.phase = Phase.RUNNING
                 w.restart_at = None
-            if not self._closed:
+            if changed and not self._closed:
                 self._save()
