@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from relaunch import Outcome, presets
+from relaunch.adapters.store import SqliteStore
 
 SCRIPT = str(Path(sys.executable).parent / "relaunch")
 IMAGE = os.environ.get("RELAUNCH_TEST_IMAGE", "relaunch-test/busybox:latest")
@@ -57,6 +58,10 @@ def _state_file(tmp_path: Path) -> Path:
     }
     document = {"schema": 1, "supervisor": "relaunch", "cursor": None, "workloads": {"web": workload}}
     path.write_text(json.dumps(document))
+    # Opening converts 0.1's JSON file into the store, as the first supervisor on it would.
+    store = SqliteStore(path)
+    store.open("relaunch")
+    store.close()
     return path
 
 
@@ -64,9 +69,10 @@ def test_status_shows_the_persisted_workloads(tmp_path: Path) -> None:
     path = _state_file(tmp_path)
     result = run("status", "--state", str(path))
     assert result.returncode == 0
-    assert result.stdout == (
+    assert result.stdout.startswith(
         "web: given-up, 2 restarts (2 in this streak)\n"
         "  last decision: ran 2.0s (< 30.0s stable threshold), exit 3; giving up: its budget (at most 2 restarts) is used up\n"
+        f"{path}: last saved "
     )
     data = json.loads(run("status", "--state", str(path), "--json").stdout)
     assert data["web"]["rule"] == "budget-exhausted"
@@ -76,7 +82,10 @@ def test_status_shows_the_persisted_workloads(tmp_path: Path) -> None:
 def test_status_of_a_missing_state_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.json"
     result = run("status", "--state", str(path))
-    assert (result.returncode, result.stderr) == (2, f"relaunch status: error: {path}: no such state file\n")
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"relaunch status: error: state store {path}: no such file\n",
+    )
 
 
 def _engine() -> str:

@@ -7,9 +7,11 @@ closes its supervisors and checks each group with ``os.killpg(pgid, 0)``. Delays
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -32,7 +34,8 @@ from relaunch import (
     presets,
 )
 from relaunch.adapters.process import ProcessRuntime, ProcessSpec, run_foreground
-from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor, SupervisorError
+from relaunch.adapters.store import StoreError, read_store
+from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
 
 T = TypeVar("T")
 
@@ -104,7 +107,7 @@ class Harness:
 
     def __init__(self, tmp_path: Path) -> None:
         self.dir = tmp_path
-        self.state = str(tmp_path / "state.json")
+        self.state = str(tmp_path / "state.db")
         self.events: list[DecisionEvent] = []
         self.open: list[Supervisor] = []
         self.pgids: set[int] = set()
@@ -359,8 +362,8 @@ def test_running_process_is_adopted_by_the_next_supervisor(harness: Harness) -> 
     assert_group_gone(info.pid)
 
 
-def test_process_that_died_while_no_supervisor_watched_is_lost(harness: Harness) -> None:
-    """A saved run that is gone when the next supervisor starts is decided once, as LOST."""
+def test_process_that_died_while_no_supervisor_watched_spends_the_budget(harness: Harness) -> None:
+    """A saved run that is gone when the next supervisor starts is decided once, as a failure."""
     first, runtime = harness.supervisor()
     first.add("w", sh("sleep 30"), policy(0))
     info = wait_for(lambda: runtime.process("w"))
@@ -372,41 +375,55 @@ def test_process_that_died_while_no_supervisor_watched_is_lost(harness: Harness)
     second.add("w", sh("sleep 30"), policy(0))
     event = harness.wait_decisions("w", 1)[0]
     assert pid_of(event.run or "") == info.pid
-    assert (event.outcome.cause, event.decision.rule) == (Cause.LOST, Rule.LOST)
-    assert event.decision.restarts  # a lost run spends no budget, even a budget of 0
-    new = wait_for(lambda: adopter.process("w"))
-    assert (new.pid != info.pid, new.adopted) == (True, False)
+    assert (event.outcome.cause, event.outcome.exit_code) == (Cause.EXITED, 255)
+    # Its exit status is unknown, but it is never LOST: a budget of 0 is spent.
+    assert (event.decision.action, event.decision.rule) == (Action.GIVE_UP, Rule.BUDGET_EXHAUSTED)
+    assert adopter.process("w") is None
+
+
+def set_saved_run(state: str, **data: object) -> None:
+    """Overwrite the saved run row of ``w`` in the store, as a stale or edited row would be."""
+    with contextlib.closing(sqlite3.connect(state)) as db, db:
+        (old,) = db.execute("SELECT data FROM runs WHERE name = 'w'").fetchone()
+        db.execute("UPDATE runs SET data = ? WHERE name = 'w'", (json.dumps({**json.loads(old), **data}),))
 
 
 @pytest.mark.parametrize("field", ["ticks", "boot"])
 def test_a_reused_pid_is_never_adopted(harness: Harness, field: str) -> None:
     """A live process whose start time or boot id differs from the saved run is not that run.
 
-    The saved run is edited to look like an earlier process that had the same pid (another
-    start time) or ran before a reboot (another boot id): the next supervisor reports that run
-    LOST, starts a new one, and leaves the stranger alone.
+    The saved run is edited to name an unrelated process (no relaunch mark) with another start
+    time, or one from before a reboot (another boot id): the next supervisor decides the saved
+    run as ended unseen, starts a new one, and leaves the stranger alone.
     """
     first, runtime = harness.supervisor()
-    first.add("w", sh("sleep 30"), policy(0))
-    stranger = wait_for(lambda: runtime.process("w"))
+    first.add("w", sh("sleep 30"), policy(1))
+    ours = wait_for(lambda: runtime.process("w"))
     harness.close(first)
-    doc = json.loads(Path(harness.state).read_text())
-    runs = json.loads(doc["cursor"])
-    saved = runs["runs"]["w"]
-    saved[field] = saved["ticks"] - 1 if field == "ticks" else "00000000-0000-0000-0000-000000000000"
-    doc["cursor"] = json.dumps(runs)
-    Path(harness.state).write_text(json.dumps(doc))
+    os.killpg(ours.pid, signal.SIGKILL)
+    os.waitpid(ours.pid, 0)
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
+        stat = Path(f"/proc/{stranger.pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2 :].split()[19])
+        if field == "ticks":
+            set_saved_run(harness.state, pid=stranger.pid, ticks=ticks - 1)
+        else:
+            set_saved_run(harness.state, pid=stranger.pid, ticks=ticks, boot="00000000-0000-0000-0000-0000")
         second, adopter = harness.supervisor()
-        second.add("w", sh("sleep 30"), policy(0))
+        second.add("w", sh("sleep 30"), policy(1))
         event = harness.wait_decisions("w", 1)[0]
-        assert (event.outcome.cause, event.decision.rule) == (Cause.LOST, Rule.LOST)
+        assert (event.outcome.cause, event.outcome.exit_code, event.decision.action) == (
+            Cause.EXITED,
+            255,
+            Action.RETRY,
+        )
         new = wait_for(lambda: adopter.process("w"))
         assert (new.pid != stranger.pid, new.adopted) == (True, False)
         os.killpg(stranger.pid, 0)  # untouched
     finally:
-        os.killpg(stranger.pid, signal.SIGKILL)
-        os.waitpid(stranger.pid, 0)
+        stranger.kill()
+        stranger.wait()
     assert_group_gone(stranger.pid)
 
 
@@ -430,14 +447,14 @@ def foreground(state: str, argv: list[str], log: Path, restarts: int = 3) -> sub
 
 
 def saved_run(state: str) -> dict[str, Any] | None:
+    """The live run of ``w`` as the store holds it (read as ``relaunch status`` reads it)."""
     try:
-        doc = json.loads(Path(state).read_text())
-    except FileNotFoundError:
+        record = read_store(state)[1].get("w")
+    except StoreError:
+        return None  # not created yet
+    if record is None or record.phase is not Phase.RUNNING or record.run is None:
         return None
-    if doc["workloads"].get("w", {}).get("phase") != "running":
-        return None
-    run: dict[str, Any] | None = json.loads(doc["cursor"])["runs"].get("w")
-    return run
+    return dict(record.run.data)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
@@ -468,7 +485,7 @@ def test_foreground_returns_1_when_the_policy_gives_up_and_starts_again(
 
 
 def test_killed_supervisor_leaves_a_process_the_next_one_adopts(harness: Harness, tmp_path: Path) -> None:
-    """After a supervisor is SIGKILLed, the next adopts its orphan; the orphan's death is LOST."""
+    """After a supervisor is SIGKILLed, the next adopts its orphan; the orphan's death is a failure."""
     supervisor = foreground(harness.state, ["sleep", "30"], tmp_path / "log")
     run = wait_for(lambda: saved_run(harness.state))
     supervisor.kill()
@@ -483,9 +500,9 @@ def test_killed_supervisor_leaves_a_process_the_next_one_adopts(harness: Harness
     assert sup.status("w").phase is Phase.RUNNING
     os.killpg(run["pid"], signal.SIGKILL)  # the orphan crashes; not our child: status unknown
     event = harness.wait_decisions("w", 1)[0]
-    assert (event.outcome.cause, event.decision.rule, event.decision.action) == (
-        Cause.LOST,
-        Rule.LOST,
+    assert (event.outcome.cause, event.outcome.exit_code, event.decision.action) == (
+        Cause.EXITED,
+        255,
         Action.RETRY,
     )
     new = wait_for(lambda: runtime.process("w"))
@@ -524,10 +541,13 @@ def test_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_foreground_refuses_a_state_file_of_another_supervisor(tmp_path: Path) -> None:
-    """A state file written by another supervisor id is an error, and nothing is started."""
+    """A state file written by another supervisor id is an error; nothing is started or converted."""
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({"schema": 1, "supervisor": "relaunch", "workloads": {}}))
+    text = json.dumps({"schema": 1, "supervisor": "relaunch", "workloads": {}})
+    state.write_text(text)
     marker = tmp_path / "starts"
-    with pytest.raises(SupervisorError, match="relaunch"):
+    with pytest.raises(StoreError, match="'relaunch'"):
         run_foreground("w", ["sh", "-c", f"echo run >> {marker}"], policy(), str(state))
     assert starts(marker) == 0
+    assert state.read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]

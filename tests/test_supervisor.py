@@ -6,7 +6,6 @@ close); the Docker tests check the same behaviour end to end against a real engi
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,20 +16,19 @@ import pytest
 
 from relaunch import Action, Cause, CountBudget, Exponential, Policy, Rule, presets
 from relaunch.adapters.clock import ManualClock
-from relaunch.adapters.store import StateStore, StoreError
-from relaunch.adapters.supervisor import (
-    DecisionEvent,
+from relaunch.adapters.runtime import (
     Ended,
+    LiveRun,
     Missing,
     Observation,
-    Phase,
+    Resume,
     RunEnd,
     Running,
     RuntimeUnavailable,
     StartError,
-    Supervisor,
-    SupervisorError,
 )
+from relaunch.adapters.store import StoreError, read_store
+from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
 
 
 class FakeRuntime:
@@ -46,11 +44,11 @@ class FakeRuntime:
         self.fail_start: type[Exception] | None = None
         self.closed = False
 
-    def open(self, sink: Supervisor, cursor: str | None) -> None:
+    def open(self, sink: Supervisor, resume: Resume) -> None:
         self.sink = sink
-        self.cursor = cursor
+        self.cursor = resume.cursor
 
-    def watch(self, name: str, spec: Any) -> None:
+    def watch(self, name: str, spec: Any, run: LiveRun | None) -> None:
         self.world.setdefault(name, Missing())
 
     def observe(self, name: str) -> Observation:
@@ -101,7 +99,7 @@ def events() -> list[DecisionEvent]:
 def sup(
     tmp_path: Path, runtime: FakeRuntime, clock: ManualClock, events: list[DecisionEvent]
 ) -> Iterator[Supervisor]:
-    with Supervisor(runtime, str(tmp_path / "state.json"), clock=clock, on_decision=events.append) as s:
+    with Supervisor(runtime, str(tmp_path / "state.db"), clock=clock, on_decision=events.append) as s:
         yield s
 
 
@@ -214,9 +212,7 @@ def test_unavailable_runtime_at_start_costs_no_budget(
 ) -> None:
     """A start that finds the runtime down is retried later and never fed to the kernel."""
     runtime.fail_start = RuntimeUnavailable
-    with Supervisor(
-        runtime, str(tmp_path / "s.json"), unavailable_retry=0.02, on_decision=events.append
-    ) as s:
+    with Supervisor(runtime, str(tmp_path / "s.db"), unavailable_retry=0.02, on_decision=events.append) as s:
         s.add("w", None, crash_policy())
         eventually(lambda: len(runtime.starts) >= 3)
         runtime.fail_start = None
@@ -240,7 +236,7 @@ def test_removed_workload_is_stopped_not_recreated(
 
 def test_resume_keeps_budget_and_pending_start(tmp_path: Path, clock: ManualClock) -> None:
     """A new supervisor on the same file resumes the State, the last run and the pending start."""
-    path = str(tmp_path / "state.json")
+    path = str(tmp_path / "state.db")
     first = FakeRuntime()
     events: list[DecisionEvent] = []
     with Supervisor(first, path, clock=clock, on_decision=events.append) as s:
@@ -248,9 +244,9 @@ def test_resume_keeps_budget_and_pending_start(tmp_path: Path, clock: ManualCloc
         eventually(lambda: len(first.starts) == 1)
         die(s, first, clock, "r1", 1, 0.5)
         assert s.status("w").restarts == 1
-    saved = json.loads(Path(path).read_text())
-    assert saved["workloads"]["w"]["last_run"] == "r1"
-    assert saved["workloads"]["w"]["phase"] == "backing-off"
+    saved = read_store(path)[1]["w"]
+    assert saved.last_run == "r1"
+    assert saved.phase is Phase.BACKING_OFF
 
     second = FakeRuntime()
     second.world["w"] = first.world["w"]  # still exited with run r1
@@ -263,11 +259,13 @@ def test_resume_keeps_budget_and_pending_start(tmp_path: Path, clock: ManualCloc
 
 
 def test_state_file_of_another_supervisor_is_refused(tmp_path: Path, runtime: FakeRuntime) -> None:
-    """A state file belongs to one supervisor id."""
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps({"schema": 1, "supervisor": "other", "workloads": {}}))
-    with pytest.raises(SupervisorError, match="other"):
-        Supervisor(runtime, str(path))
+    """A store belongs to one supervisor id; another id is refused by name."""
+    path = str(tmp_path / "s.db")
+    other = FakeRuntime()
+    other.supervisor_id = "other"
+    Supervisor(other, path).close()
+    with pytest.raises(StoreError, match="'other'"):
+        Supervisor(runtime, path)
 
 
 def test_hook_failure_is_logged_and_supervision_goes_on(
@@ -278,7 +276,7 @@ def test_hook_failure_is_logged_and_supervision_goes_on(
     def bad_hook(event: DecisionEvent) -> None:
         raise RuntimeError("boom")
 
-    with Supervisor(runtime, str(tmp_path / "s.json"), clock=clock, on_decision=bad_hook) as s:
+    with Supervisor(runtime, str(tmp_path / "s.db"), clock=clock, on_decision=bad_hook) as s:
         s.add("w", None, crash_policy())
         eventually(lambda: len(runtime.starts) == 1)
         die(s, runtime, clock, "r1", 1, 0.5)
@@ -301,7 +299,7 @@ def test_decisions_are_logged_with_structured_fields(
 
 def test_close_returns_within_a_second(tmp_path: Path, runtime: FakeRuntime) -> None:
     """close() stops the scheduler thread promptly even with a start scheduled far ahead."""
-    s = Supervisor(runtime, str(tmp_path / "s.json"))
+    s = Supervisor(runtime, str(tmp_path / "s.db"))
     s.add("w", None, crash_policy())
     eventually(lambda: len(runtime.starts) == 1)
     s.run_ended("w", RunEnd("r1", time.time() - 1, time.time(), exit_code=1))
@@ -314,30 +312,12 @@ def test_close_returns_within_a_second(tmp_path: Path, runtime: FakeRuntime) -> 
     assert runtime.closed
 
 
-def test_state_store_save_is_all_or_nothing(tmp_path: Path) -> None:
-    """A save that fails leaves the previous file intact and no temporary file behind."""
-    store = StateStore(tmp_path / "s.json")
-    store.save({"a": 1})
-    with pytest.raises(TypeError):
-        store.save({"a": object()})
-    assert store.load() == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
-
-
-def test_state_store_refuses_a_corrupt_file(tmp_path: Path) -> None:
-    """A state file that is not a JSON object is an error naming the file, never a fresh start."""
-    path = tmp_path / "s.json"
-    path.write_text("[1, 2")
-    with pytest.raises(StoreError, match=r"s\.json"):
-        StateStore(path).load()
-
-
 def test_unexpected_start_error_is_retried_not_fatal(
     tmp_path: Path, runtime: FakeRuntime, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A runtime bug at start is logged and retried later; the scheduler thread survives."""
     runtime.fail_start = KeyError
-    with Supervisor(runtime, str(tmp_path / "s.json"), unavailable_retry=0.02) as s:
+    with Supervisor(runtime, str(tmp_path / "s.db"), unavailable_retry=0.02) as s:
         s.add("w", None, crash_policy())
         eventually(lambda: len(runtime.starts) >= 2)
         runtime.fail_start = None
@@ -358,7 +338,7 @@ def test_hooks_run_outside_the_supervisor_lock(
         other.join(2.0)
         blocked.append(other.is_alive())
 
-    with Supervisor(runtime, str(tmp_path / "s.json"), clock=clock, on_decision=hook) as s:
+    with Supervisor(runtime, str(tmp_path / "s.db"), clock=clock, on_decision=hook) as s:
         s.add("w", None, crash_policy())
         eventually(lambda: len(runtime.starts) == 1)
         die(s, runtime, clock, "r1", 1, 0.5)
@@ -369,7 +349,7 @@ def test_hooks_run_outside_the_supervisor_lock(
 
 def test_stop_request_survives_a_supervisor_restart(tmp_path: Path, clock: ManualClock) -> None:
     """A stop asked while the runtime was unreachable still makes the later death STOPPED."""
-    path = str(tmp_path / "s.json")
+    path = str(tmp_path / "s.db")
     first = FakeRuntime()
     with Supervisor(first, path, clock=clock) as s:
         s.add("w", None, crash_policy())
@@ -400,7 +380,7 @@ def test_a_hook_may_wait_for_a_thread_that_decides(
             other.join(2.0)
             blocked.append(other.is_alive())
 
-    with Supervisor(runtime, str(tmp_path / "s.json"), clock=clock, on_decision=hook) as s:
+    with Supervisor(runtime, str(tmp_path / "s.db"), clock=clock, on_decision=hook) as s:
         s.add("w", None, crash_policy())
         eventually(lambda: len(runtime.starts) == 1)
         die(s, runtime, clock, "r1", 1, 0.5)

@@ -184,14 +184,14 @@ def _build_parser() -> argparse.ArgumentParser:
     supervise.add_argument(
         "--state",
         metavar="FILE",
-        help="the state file (default: relaunch-state.json; with --exec, relaunch-NAME.json)",
+        help="the state store (default: relaunch-state.db; with --exec, relaunch-NAME.db)",
     )
     supervise.set_defaults(handler=_supervise)
 
     status = commands.add_parser(
         "status", help="show the workloads in a state file", description="Show the persisted workloads."
     )
-    status.add_argument("--state", metavar="FILE", default="relaunch-state.json", help="the state file")
+    status.add_argument("--state", metavar="FILE", default="relaunch-state.db", help="the state store")
     _json_flag(status)
     status.set_defaults(handler=_status)
     return parser
@@ -439,7 +439,7 @@ def _supervise_exec(args: argparse.Namespace) -> int:
         raise UsageError(f"{_prog(args)}: error: --exec needs a command after -- (see {_prog(args)} --help)")
     policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
     # One state file per supervisor process: two supervisors sharing one would overwrite each other.
-    state = args.state or f"relaunch-{args.name}.json"
+    state = args.state or f"relaunch-{args.name}.db"
     print(f"supervising {args.name} ({shlex.join(args.cmd)}) with {policy.name}; Ctrl-C stops it", flush=True)
     try:
         code: int = process.run_foreground(args.name, args.cmd, policy, state, on_decision=_reporter())
@@ -457,7 +457,7 @@ def _supervise(args: argparse.Namespace) -> int:
     docker = _adapter(args, "relaunch.adapters.docker")
     policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
     report = _reporter()
-    args.state = args.state or "relaunch-state.json"
+    args.state = args.state or "relaunch-state.db"
 
     sdk_errors = _adapter(args, "docker.errors")
     try:
@@ -490,15 +490,10 @@ def _supervise(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     store = _adapter(args, "relaunch.adapters.store")
     try:
-        document = store.StateStore(args.state).load()
-    except ValueError as error:
+        meta, records = store.read_store(args.state)
+    except ValueError as error:  # StoreError: names the store and, for a bad row, the field
         raise UsageError(f"{_prog(args)}: error: {error}") from None
-    if document is None:
-        raise UsageError(f"{_prog(args)}: error: {args.state}: no such state file")
-    workloads = document.get("workloads")
-    if not isinstance(workloads, dict):
-        raise UsageError(f"{_prog(args)}: error: {args.state}: no workloads in this state file")
-    rows = {name: _workload_status(args, name, entry) for name, entry in sorted(workloads.items())}
+    rows = {name: _workload_status(record) for name, record in sorted(records.items())}
     if args.json:
         _print_json(rows)
         return 0
@@ -511,25 +506,24 @@ def _status(args: argparse.Namespace) -> int:
         )
         if row["reason"]:
             print(f"  last decision: {row['reason']}")
+    if meta.last_commit_at is not None:
+        saved = _iso(meta.last_commit_at)
+        print(f"{args.state}: last saved {saved} by pid {meta.owner_pid} on {meta.owner_host}")
     return 0
 
 
-def _workload_status(args: argparse.Namespace, name: str, entry: Any) -> dict[str, Any]:
-    """One persisted workload as a status row; its kernel State is checked by ``State.from_dict``."""
-    from .kernel import State
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
 
-    if not isinstance(entry, dict):
-        raise UsageError(f"{_prog(args)}: error: {args.state}: workload {name!r} is not an object")
-    state = State.from_dict(entry.get("state"))
-    restart_at = entry.get("restart_at")
+
+def _workload_status(record: Any) -> dict[str, Any]:
+    """One persisted workload (a checked ``store.WorkloadRecord``) as a status row."""
     return {
-        "phase": entry.get("phase"),
-        "restarts": state.restarts,
-        "attempt": state.attempt,
-        "given_up": state.given_up,
-        "restart_at": None
-        if restart_at is None
-        else datetime.fromtimestamp(restart_at, UTC).isoformat(timespec="seconds"),
-        "rule": entry.get("rule"),
-        "reason": entry.get("reason"),
+        "phase": record.phase.value,
+        "restarts": record.state.restarts,
+        "attempt": record.state.attempt,
+        "given_up": record.state.given_up,
+        "restart_at": None if record.restart_at is None else _iso(record.restart_at),
+        "rule": None if record.rule is None else record.rule.value,
+        "reason": record.reason,
     }

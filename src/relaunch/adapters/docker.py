@@ -72,11 +72,13 @@ from docker.models.containers import RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS
 from docker.types.daemon import CancellableStream
 
 from relaunch import Cause
-from relaunch.adapters.supervisor import (
+from relaunch.adapters.runtime import (
     Ended,
+    LiveRun,
     Missing,
     NotStarted,
     Observation,
+    Resume,
     RunEnd,
     Running,
     RuntimeUnavailable,
@@ -279,8 +281,9 @@ class DockerRuntime:
 
     # -- Runtime protocol -------------------------------------------------------------------
 
-    def open(self, sink: Sink, cursor: str | None) -> None:
+    def open(self, sink: Sink, resume: Resume) -> None:
         self._sink = sink
+        cursor = resume.cursor
         if cursor is not None:
             seconds, _, nanos = cursor.partition(".")
             self._last_ns = int(seconds) * 1_000_000_000 + int(nanos or 0)
@@ -292,7 +295,8 @@ class DockerRuntime:
             thread.start()
             self._threads.append(thread)
 
-    def watch(self, name: str, spec: Any) -> None:
+    def watch(self, name: str, spec: Any, run: LiveRun | None) -> None:
+        # Containers need no saved run: they are found by their deterministic name and labels.
         if not isinstance(spec, ContainerSpec):
             raise TypeError(f"spec: must be a ContainerSpec, got {type(spec).__name__}")
         if not _NAME.match(name):

@@ -1,9 +1,10 @@
 """The local process runtime: run commands in their own process groups, report how they end.
 
-Standard library only; Linux only (``/proc``, pidfds and ``waitid(P_PIDFD)``: Linux 5.4 or
-later). Everything the two adapters share (delayed and cancellable restarts, exactly-once
-decisions, the atomic state file, status, hooks) is the supervisor core's (``supervisor.py``);
-this module only starts, watches and stops processes, and never decides anything.
+Standard library only; Linux only (``/proc``, pidfds, ``waitid(P_PIDFD)`` and epoll: Linux 5.4
+or later). Everything the runtimes share (delayed and cancellable restarts, exactly-once
+decisions, the store, status, hooks) is the supervisor core's (``supervisor.py``); this module
+only starts, watches and stops processes, and never decides anything. The contract it keeps is
+in ``runtime.py``.
 
 What it does, and the facts it relies on:
 
@@ -13,6 +14,14 @@ What it does, and the facts it relies on:
   ``subprocess.Popen``: a ``Popen`` dropped while its child runs (as ``close()`` must leave it)
   warns, and is later reaped by ``subprocess``'s own clean-up, which would steal the exit status
   from a supervisor that adopts the process in the same program.
+- **Marked runs.** Each run's environment carries ``RELAUNCH_OWNER`` (the supervisor id and the
+  store's id) and ``RELAUNCH_WORKLOAD`` (its name). At ``open`` the runtime reads
+  ``/proc/<pid>/environ`` of every process once and finds the group leaders carrying its owner
+  mark, as the Docker runtime finds its containers by label: so a run started just before the
+  previous supervisor was killed, before the store recorded it, is adopted rather than started
+  a second time. (``posix_spawn`` uses ``CLONE_VFORK``: the parent resumes only once the child
+  has exec'd with the marked environment, so there is no instant at which a spawned child
+  exists unmarked while the supervisor runs on.)
 - **How a run ended.** ``os.waitid`` on the run's pidfd (``P_PIDFD``) gives the exit code
   (``CLD_EXITED``) or the signal that killed it (``CLD_KILLED``, ``CLD_DUMPED``); see waitid(2).
   When the group's leader exits, whatever it left in its group is killed with SIGKILL, as the
@@ -25,40 +34,45 @@ What it does, and the facts it relies on:
 - **Start failures.** A command that cannot be executed (missing file, permission denied, bad
   format) makes ``posix_spawnp`` raise ``OSError`` in the parent (glibc 2.24 and later report
   the child's ``execve`` error; measured with glibc 2.36: ENOENT, EACCES, ENOEXEC):
-  ``START_FAILED``. A failed fork (EAGAIN, ENOMEM) is the host's trouble, not the command's:
-  it is retried later and costs no budget.
-- **Watching.** One thread polls a pidfd per run (``os.pidfd_open``; it becomes readable when
-  the process exits, for non-children too) and a wake-up pipe; no SIGCHLD handler, so the
-  adapter does not interfere with the rest of the program.
-- **Surviving the supervisor.** The live runs (pid, start time in clock ticks since boot from
-  ``/proc/<pid>/stat`` field 22, boot id) are the runtime's resume point, saved in the state
-  file with every decision. A new supervisor recognises a run only if the boot id and the start
+  ``START_FAILED``. A failed fork (EAGAIN, ENOMEM) or a lack of file descriptors (EMFILE,
+  ENFILE: the pidfd cannot be opened) is the host's trouble, not the command's: it is retried
+  later and costs no budget. A child already spawned when that happens is killed and reaped at
+  once, so no process is ever left running untracked; the shortage is logged once when it
+  begins and once when it ends.
+- **Watching.** One thread waits on one epoll set: one registration per live run's pidfd (it
+  becomes readable when the process exits, for non-children too) plus a wake-up pipe, so an
+  event costs the same with 1 or 1000 runs. No SIGCHLD handler, so the adapter does not
+  interfere with the rest of the program.
+- **Surviving the supervisor.** Each run is reported with its identity (pid, start time in
+  clock ticks since boot from ``/proc/<pid>/stat`` field 22, boot id), which the core stores in
+  the workload's run row. A new supervisor recognises a run only if the boot id and the start
   time still match (so a reused pid is never mistaken for it), and **adopts** it: it reports it
-  running (``status``, ``process()`` and a warning in the log), stops it on request, and
-  watches it through its pidfd. A process that is not our child cannot be waited for, so its
-  exit status is unknown: its end is a ``LOST`` run (unless this process is still its parent,
-  e.g. a supervisor re-created in the same program, which gets the real status). A run that
-  ended while no supervisor was watching is also ``LOST``, with the time it was noticed as its
-  end. Adopting rather than killing it is what the Docker adapter does with a running
-  container, and what a user expects of a supervisor restart: the workload is not disturbed.
+  running, stops it on request, and watches it through its pidfd. A process that is not our
+  child cannot be waited for, so its exit status is unknown (unless this process is still its
+  parent, e.g. a supervisor re-created in the same program, which gets the real status): its
+  end is reported with ``status_known=False``, which the core counts as a failure, so a crash
+  loop spends its budget across supervisor restarts. A saved run that ended while no
+  supervisor was watching is reported the same way, with the time it was noticed as its end.
 - Signals to an adopted group cannot rule out pid reuse the way the zombie rule does for our
   own children; they rely on Linux allocating pids cyclically (``kernel/pid.c``, ``alloc_pid``
   with ``idr_alloc_cyclic``): a pid freed a moment ago is not handed out again before the whole
   pid range has been used.
 
-Known limit: a run started just before the supervisor is killed, before the next save, is not
-in the state file; the new supervisor starts another one. Processes that leave their process
-group (``setsid``, double fork) escape supervision: there are no cgroups here.
+Known limit: processes that leave their process group (``setsid``, double fork) escape
+supervision: there are no cgroups here.
+
+Threads and locks: the watch thread (``relaunch-process-watch``) and the core's threads calling
+the runtime. ``self._lock`` guards the run tables and is never held while calling the sink.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import math
 import os
+import resource
 import select
 import signal
 import threading
@@ -68,21 +82,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relaunch import Cause, Policy
-from relaunch.adapters.supervisor import (
-    DecisionEvent,
+from relaunch import Policy
+from relaunch.adapters.runtime import (
     Ended,
+    LiveRun,
     NotStarted,
     Observation,
-    Phase,
+    Resume,
     RunEnd,
     Running,
     RuntimeUnavailable,
     Sink,
     StartError,
-    Supervisor,
     SupervisorError,
 )
+from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
 
 __all__ = ["ProcessInfo", "ProcessRuntime", "ProcessSpec", "run_foreground"]
 
@@ -91,16 +105,22 @@ logger = logging.getLogger("relaunch.process")
 # `docker stop` waits 10 s before SIGKILL by default; the same grace here.
 STOP_GRACE_S = 10.0
 
-# A failed fork, not a failed exec: the command is fine, the host is short of processes or memory.
+# The host is short of processes or memory (a failed fork), or of descriptors: not the command's
+# fault, so retried later at no cost to the budget.
 _FORK_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM})
+_FD_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
+
+ENV_OWNER = "RELAUNCH_OWNER"
+ENV_WORKLOAD = "RELAUNCH_WORKLOAD"
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessSpec:
     """The command of a workload: ``argv[0]`` is looked up on ``PATH`` (``posix_spawnp``).
 
-    The process inherits the supervisor's environment, working directory and standard streams
-    (so a supervised stdio server keeps talking to the supervisor's own stdin and stdout).
+    The process inherits the supervisor's environment (plus the two ``RELAUNCH_`` marks),
+    working directory and standard streams (so a supervised stdio server keeps talking to the
+    supervisor's own stdin and stdout).
     """
 
     argv: tuple[str, ...]
@@ -136,8 +156,8 @@ class _Run:
     def key(self) -> str:
         return _run_key(self.boot, self.pid, self.ticks)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"boot": self.boot, "pid": self.pid, "ticks": self.ticks, "started_at": self.started_at}
+    def live(self) -> LiveRun:
+        return LiveRun(self.key, self.started_at, {"boot": self.boot, "pid": self.pid, "ticks": self.ticks})
 
 
 def _run_key(boot: str, pid: int, ticks: int) -> str:
@@ -150,20 +170,47 @@ def _boot_id() -> str:
     return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Field 22 of ``/proc/<pid>/stat`` (proc(5)), or None if there is no such process."""
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(process group, start ticks) from ``/proc/<pid>/stat`` (proc(5)), or None if no process."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     # Field 2 is the command name in parentheses and may itself contain spaces and parentheses.
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[19])
+    fields = text[text.rindex(b")") + 2 :].split()
+    return int(fields[2]), int(fields[19])
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
+
+
+def _marked_leaders(owner: str) -> dict[str, list[tuple[int, int]]]:
+    """Every process group leader carrying ``owner``'s mark: workload name -> [(pid, ticks)]."""
+    needle = f"\0{ENV_OWNER}={owner}\0".encode()
+    prefix = f"\0{ENV_WORKLOAD}=".encode()
+    found: dict[str, list[tuple[int, int]]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = b"\0" + f.read() + b"\0"
+        except OSError:
+            continue  # gone, or a kernel thread
+        if needle not in environ:
+            continue
+        at = environ.find(prefix)
+        stat = _stat(pid)
+        # The mark is inherited by the run's own children; only the group leader is the run.
+        if at < 0 or stat is None or stat[0] != pid:
+            continue
+        name = environ[at + len(prefix) : environ.index(b"\0", at + 1)].decode("utf-8", "replace")
+        found.setdefault(name, []).append((pid, stat[1]))
+    return found
 
 
 class ProcessRuntime:
@@ -178,14 +225,20 @@ class ProcessRuntime:
         self._stop_grace = stop_grace
         self._boot = _boot_id()
         self._lock = threading.Lock()
-        self._publish_lock = threading.Lock()
+        self._owner = ""
+        self._envs: dict[str, dict[str, str]] = {}
         self._specs: dict[str, ProcessSpec] = {}
         self._runs: dict[str, _Run] = {}
+        self._by_fd: dict[int, _Run] = {}
+        self._stopping: dict[str, _Run] = {}  # runs sent SIGTERM, waiting for their grace
         self._ended: dict[str, RunEnd] = {}  # the latest end of each workload, for observe()
         self._reporting: set[str] = set()  # an end taken from _runs, not yet handed to the sink
-        self._inherited: dict[str, dict[str, Any]] = {}  # saved runs of workloads not watched yet
+        self._found: dict[str, list[tuple[int, int]]] = {}  # marked leaders not watched yet
+        self._short_of_fds = False
+        self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+        self._epoll.register(self._wake_r, select.EPOLLIN)
         self._closing = False
         self._sink: Sink | None = None
         self._thread: threading.Thread | None = None
@@ -204,29 +257,30 @@ class ProcessRuntime:
 
     # -- Runtime protocol -------------------------------------------------------------------
 
-    def open(self, sink: Sink, cursor: str | None) -> None:
+    def open(self, sink: Sink, resume: Resume) -> None:
         self._sink = sink
-        if cursor is not None:
-            self._inherited = self._parse_cursor(cursor)
+        self._owner = f"{self._id}:{resume.owner}"
+        self._found = _marked_leaders(self._owner)
         self._thread = threading.Thread(target=self._watch_loop, name="relaunch-process-watch", daemon=True)
         self._thread.start()
 
-    def watch(self, name: str, spec: Any) -> None:
+    def watch(self, name: str, spec: Any, run: LiveRun | None) -> None:
         if not isinstance(spec, ProcessSpec):
             raise TypeError(f"spec: must be a ProcessSpec, got {type(spec).__name__}")
+        env = {**os.environ, ENV_OWNER: self._owner, ENV_WORKLOAD: name}
         with self._lock:
             self._specs[name] = spec
-            saved = self._inherited.pop(name, None)
-            if saved is not None:
-                self._resume(name, saved)
-        if saved is not None:
-            self._publish()
-        self._wake()
+            self._envs[name] = env
+            candidates = self._found.pop(name, [])
+        adopted = self._adopt(name, candidates, run)
+        if adopted is not None:
+            self._register(adopted)
 
     def observe(self, name: str) -> Observation:
         with self._lock:
-            if name in self._runs:
-                return Running()
+            run = self._runs.get(name)
+            if run is not None:
+                return Running(run.live())
             end = self._ended.get(name)
         # A command has no existence between runs: "not started" makes the core start a new
         # workload and leave a known one where it was (backing off, given up, stopped).
@@ -236,22 +290,43 @@ class ProcessRuntime:
         with self._lock:
             if name in self._runs:
                 return  # already running (as `docker start` on a running container)
-            spec = self._specs[name]
-            started_at = time.time()
-            try:
-                pid = os.posix_spawnp(spec.argv[0], spec.argv, os.environ, setsid=True)
-            except OSError as exc:
-                if exc.errno in _FORK_ERRNOS:
-                    raise RuntimeUnavailable(f"start of {name}: {exc}") from exc
-                raise StartError(f"{name}: cannot execute {spec.argv[0]!r}: {exc.strerror}") from exc
-            # The child is ours and unreaped, so neither can fail for lack of the process.
+            spec, env = self._specs[name], self._envs[name]
+        started_at = time.time()
+        try:
+            pid = os.posix_spawnp(spec.argv[0], spec.argv, env, setsid=True)
+        except OSError as exc:
+            if exc.errno in _FORK_ERRNOS or exc.errno in _FD_ERRNOS:
+                self._short(exc)
+                raise RuntimeUnavailable(f"start of {name}: {exc}") from exc
+            raise StartError(f"{name}: cannot execute {spec.argv[0]!r}: {exc.strerror}") from exc
+        try:
             pidfd = os.pidfd_open(pid)
-            ticks = _start_ticks(pid)
-            assert ticks is not None
-            self._runs[name] = _Run(name, self._boot, pid, ticks, started_at, pidfd, adopted=False)
-        self._publish()
+            try:
+                stat = _stat(pid)
+            except BaseException:
+                os.close(pidfd)
+                raise
+        except BaseException as exc:
+            # No process may outlive a failed start untracked: kill and reap it now.
+            _killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            if isinstance(exc, OSError) and exc.errno in _FD_ERRNOS:
+                self._short(exc)
+                raise RuntimeUnavailable(f"start of {name}: {exc}") from exc
+            raise
+        assert stat is not None  # our unreaped child: it exists
+        run = _Run(name, self._boot, pid, stat[1], started_at, pidfd, adopted=False)
+        with self._lock:
+            self._runs[name] = run
+            self._by_fd[pidfd] = run
+        self._enough_fds()
+        assert self._sink is not None
+        # Reported before the watch thread can see its end (it is not registered yet), so the
+        # core never hears of an end before the start.
+        self._sink.run_started(name, run.live())
         logger.info("%s: started pid %d", name, pid, extra={"workload": name, "pid": pid})
-        self._wake()
+        self._register(run)
 
     def stop(self, name: str) -> None:
         with self._lock:
@@ -259,6 +334,7 @@ class ProcessRuntime:
             if run is not None:
                 if run.kill_at is None:
                     run.kill_at = time.monotonic() + self._stop_grace
+                    self._stopping[name] = run
                 _killpg(run.pid, signal.SIGTERM)
             idle = run is None and name not in self._reporting
         if idle:
@@ -282,80 +358,113 @@ class ProcessRuntime:
             for run in self._runs.values():
                 os.close(run.pidfd)
             self._runs.clear()
+            self._by_fd.clear()
+        self._epoll.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    # -- resuming the previous supervisor's runs --------------------------------------------
+    # -- descriptors ------------------------------------------------------------------------
 
-    @staticmethod
-    def _parse_cursor(cursor: str) -> dict[str, dict[str, Any]]:
-        try:
-            runs = json.loads(cursor)["runs"]
-            return {
-                str(name): {
-                    "boot": str(saved["boot"]),
-                    "pid": int(saved["pid"]),
-                    "ticks": int(saved["ticks"]),
-                    "started_at": float(saved["started_at"]),
-                }
-                for name, saved in runs.items()
-            }
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise SupervisorError(f"process runtime: unreadable saved runs {cursor!r}: {exc}") from exc
-
-    def _resume(self, name: str, saved: dict[str, Any]) -> None:
-        """Adopt the saved run of ``name`` if it still runs; else record its end as LOST."""
-        boot, pid, ticks, started_at = saved["boot"], saved["pid"], saved["ticks"], saved["started_at"]
-        pidfd: int | None = None
-        # After a reboot every saved run has ended, unseen, whatever now runs under its pid.
-        if boot == self._boot:
-            with contextlib.suppress(ProcessLookupError):
-                pidfd = os.pidfd_open(pid)
-            # Compare the start time after opening the pidfd: if it matches now, the pidfd
-            # refers to the very process that was saved, not to a later one with its pid.
-            if pidfd is not None and _start_ticks(pid) != ticks:
-                os.close(pidfd)
-                pidfd = None
-        if pidfd is None:
-            end = RunEnd(
-                _run_key(boot, pid, ticks),
-                started_at,
-                time.time(),
-                cause=Cause.LOST,
-                detail="ended while no supervisor was watching; exit status unknown",
+    def _short(self, exc: OSError) -> None:
+        with self._lock:
+            began, self._short_of_fds = not self._short_of_fds, True
+        if began:
+            soft, hard = _nofile()
+            logger.error(
+                "cannot start processes: %s (RLIMIT_NOFILE %s/%s, %d runs open); starts are "
+                "retried, and no process is left behind",
+                exc.strerror,
+                soft,
+                hard,
+                len(self._runs),
             )
-            self._ended[name] = end
-            logger.warning(
-                "%s: pid %d of the previous supervisor ended unseen; reported as lost",
-                name,
-                pid,
-                extra={"workload": name, "pid": pid},
-            )
-            return
-        self._runs[name] = _Run(name, boot, pid, ticks, started_at, pidfd, adopted=True)
-        logger.warning(
-            "%s: adopted pid %d (process group %d), started by a previous supervisor; "
-            "unless this program is its parent, its exit status will be unknown (LOST)",
-            name,
-            pid,
-            pid,
-            extra={"workload": name, "pid": pid},
-        )
 
-    def _publish(self) -> None:
-        """Hand the live runs to the core as the resume point it saves (called without the lock).
-
-        Not under ``self._lock``: the sink takes the core's lock, under which a decision hook may
-        call ``process()``. ``_publish_lock`` keeps publications in order, so the last one the
-        core sees is the newest.
-        """
-        with self._publish_lock:
+    def _enough_fds(self) -> None:
+        if self._short_of_fds:
             with self._lock:
-                runs = {**self._inherited, **{name: run.to_dict() for name, run in self._runs.items()}}
-            assert self._sink is not None
-            self._sink.cursor_changed(json.dumps({"runs": runs}, sort_keys=True))
+                ended, self._short_of_fds = self._short_of_fds, False
+            if ended:
+                logger.warning("processes start again (descriptors or processes available)")
+
+    # -- adopting the previous supervisor's runs --------------------------------------------
+
+    def _adopt(self, name: str, candidates: list[tuple[int, int]], saved: LiveRun | None) -> _Run | None:
+        """Adopt the live run of ``name`` (found by its mark, or saved); record an unseen end."""
+        wanted: tuple[int, int] | None = None
+        started_at = time.time()
+        saved_key = ""
+        if saved is not None:
+            try:
+                boot, pid, ticks = str(saved.data["boot"]), int(saved.data["pid"]), int(saved.data["ticks"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SupervisorError(f"{name}: unreadable saved run {dict(saved.data)!r}: {exc}") from None
+            started_at = saved.started_at
+            saved_key = saved.key or _run_key(boot, pid, ticks)  # 0.1's import kept no key
+            # After a reboot every saved run has ended, unseen, whatever now runs under its pid.
+            if boot == self._boot:
+                wanted = (pid, ticks)
+                if wanted not in candidates:
+                    candidates = [*candidates, wanted]
+        live: list[_Run] = []
+        for pid, ticks in sorted(candidates, key=lambda c: (c != wanted, c[1])):
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue
+            # Compare the start time after opening the pidfd: if it matches now, the pidfd
+            # refers to the very process that was found, not to a later one with its pid.
+            stat = _stat(pid)
+            if stat is None or stat[1] != ticks:
+                os.close(pidfd)
+                continue
+            when = started_at if (pid, ticks) == wanted else _started_at(ticks)
+            live.append(_Run(name, self._boot, pid, ticks, when, pidfd, adopted=True))
+        for extra in live[1:]:
+            # Only a supervisor of 0.1 without the one-owner lock could leave two; keep one.
+            logger.error("%s: killing duplicate run pid %d", name, extra.pid, extra={"workload": name})
+            _killpg(extra.pid, signal.SIGKILL)
+            os.close(extra.pidfd)
+        if live:
+            run = live[0]
+            logger.warning(
+                "%s: adopted pid %d (process group %d), started by a previous supervisor; "
+                "unless this program is its parent, its exit status will be unknown",
+                name,
+                run.pid,
+                run.pid,
+                extra={"workload": name, "pid": run.pid},
+            )
+            with self._lock:
+                self._runs[name] = run
+                self._by_fd[run.pidfd] = run
+            return run
+        if saved is not None:
+            with self._lock:
+                self._ended[name] = RunEnd(
+                    saved_key,
+                    started_at,
+                    time.time(),
+                    status_known=False,
+                    detail="ended while no supervisor was watching; exit status unknown",
+                )
+            logger.warning(
+                "%s: the run of the previous supervisor ended unseen; counted as a failure",
+                name,
+                extra={"workload": name},
+            )
+        return None
 
     # -- the watch thread -------------------------------------------------------------------
+
+    def _register(self, run: _Run) -> None:
+        try:
+            self._epoll.register(run.pidfd, select.EPOLLIN)
+        except OSError:
+            # Cannot watch it (out of epoll watches or memory): end it now rather than leave it
+            # untracked; its end is reported as usual.
+            logger.exception("%s: cannot watch pid %d; killing it", run.name, run.pid)
+            _killpg(run.pid, signal.SIGKILL)
+            self._exited(run)
 
     def _wake(self) -> None:
         with self._lock:
@@ -370,31 +479,32 @@ class ProcessRuntime:
             with self._lock:
                 if self._closing:
                     return
-                by_fd = {run.pidfd: run for run in self._runs.values()}
-                deadlines = [run.kill_at for run in self._runs.values() if run.kill_at is not None]
-            poller = select.poll()
-            poller.register(self._wake_r, select.POLLIN)
-            for fd in by_fd:
-                poller.register(fd, select.POLLIN)
-            timeout = None
+                deadlines = [run.kill_at for run in self._stopping.values() if run.kill_at is not None]
+            timeout = -1.0
             if deadlines:
-                timeout = max(0, math.ceil((min(deadlines) - time.monotonic()) * 1000))
-            for fd, _ in poller.poll(timeout):
+                timeout = max(0.0, min(deadlines) - time.monotonic())
+            for fd, _ in self._epoll.poll(timeout):
                 if fd == self._wake_r:
                     os.read(self._wake_r, 4096)
                     continue
+                with self._lock:
+                    run = self._by_fd.get(fd)
+                if run is None:
+                    continue
                 try:
-                    self._exited(by_fd[fd])
+                    self._exited(run)
                 except Exception:  # this thread watches every workload: log the surprise, go on
-                    logger.exception("%s: could not report the end of a run", by_fd[fd].name)
-            self._escalate()
+                    logger.exception("%s: could not report the end of a run", run.name)
+            if deadlines:
+                self._escalate()
 
     def _escalate(self) -> None:
         now = time.monotonic()
         with self._lock:
-            for run in self._runs.values():
+            for name, run in list(self._stopping.items()):
                 if run.kill_at is not None and run.kill_at <= now:
                     run.kill_at = None
+                    del self._stopping[name]
                     logger.warning(
                         "%s: pid %d still running %.1fs after SIGTERM; sending SIGKILL",
                         run.name,
@@ -408,15 +518,17 @@ class ProcessRuntime:
 
     def _exited(self, run: _Run) -> None:
         with self._lock:
-            if self._closing:
-                return  # left to the next supervisor: the saved run is found ended, or reaped
+            if self._closing or self._runs.get(run.name) is not run:
+                return  # left to the next supervisor, or reported already
             del self._runs[run.name]
+            self._by_fd.pop(run.pidfd, None)
+            if self._stopping.get(run.name) is run:
+                del self._stopping[run.name]
             self._reporting.add(run.name)
         try:
             end = self._collect(run)
             with self._lock:
                 self._ended[run.name] = end
-            self._publish()
             assert self._sink is not None
             self._sink.run_ended(run.name, end)
         finally:
@@ -430,6 +542,8 @@ class ProcessRuntime:
             _killpg(run.pid, signal.SIGKILL)
             status = self._reap(run)
         finally:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(run.pidfd)
             os.close(run.pidfd)
         ended_at = time.time()
         if status is None:
@@ -437,20 +551,26 @@ class ProcessRuntime:
                 run.key,
                 run.started_at,
                 ended_at,
-                cause=Cause.LOST,
+                status_known=False,
                 detail="not our child; exit status unknown",
             )
         elif status >= 0:
             end = RunEnd(run.key, run.started_at, ended_at, exit_code=status)
         else:
             end = RunEnd(run.key, run.started_at, ended_at, signal=-status)
-        logger.info(
-            "%s: pid %d ended (%s)",
-            run.name,
-            run.pid,
-            end.cause.name if status is None else f"status {status}",
-            extra={"workload": run.name, "pid": run.pid, "exit_code": end.exit_code, "signal": end.signal},
-        )
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "%s: pid %d ended (%s)",
+                run.name,
+                run.pid,
+                "status unknown" if status is None else f"status {status}",
+                extra={
+                    "workload": run.name,
+                    "pid": run.pid,
+                    "exit_code": end.exit_code,
+                    "signal": end.signal,
+                },
+            )
         return end
 
     @staticmethod
@@ -468,6 +588,17 @@ class ProcessRuntime:
         if result.si_code == os.CLD_EXITED:
             return result.si_status
         return -result.si_status
+
+
+def _nofile() -> tuple[int, int]:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def _started_at(ticks: int) -> float:
+    """Unix seconds of a start time in clock ticks since boot (proc(5): field 22, /proc/stat btime)."""
+    with open("/proc/stat", "rb") as f:
+        btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+    return btime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_foreground(
