@@ -599,8 +599,8 @@ class Supervisor:
                 logger.exception("%s: unexpected error at start", w.name, extra={"workload": w.name})
             with self._lock:
                 if w.token == 0 and not self._closed and w.phase is Phase.STARTING:
-                    if not w.unavailable:  # once per outage, not at every retry
-                        logger.warning(
+                    if not w.unavailable:  # once per outage; the runtime says why, once for all
+                        logger.info(
                             "%s: runtime unavailable at start (%s); retrying every %.1fs",
                             w.name,
                             exc,
