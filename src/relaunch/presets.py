@@ -44,7 +44,7 @@ from .kernel import (
     Unlimited,
     UnstableRuns,
 )
-from .kernel._check import count, finite
+from .kernel.validate import count, finite
 
 __all__ = [
     "docker",

@@ -9,11 +9,12 @@ post "Exponential Backoff And Jitter" (Marc Brooker, 2015).
 
 from __future__ import annotations
 
+import abc
 from typing import ClassVar
 
 import attrs
 
-from ._check import finite, normalize
+from .validate import finite, normalize
 
 __all__ = [
     "DecorrelatedJitter",
@@ -37,22 +38,24 @@ def uniform(seed: int, counter: int) -> float:
     return (z >> 11) * (1.0 / (1 << 53))
 
 
-class Jitter:
+class Jitter(abc.ABC):
     """Base of the jitter strategies: ``apply`` turns the backoff's delay into the delay used."""
 
     __slots__ = ()
     kind: ClassVar[str]
 
+    @abc.abstractmethod
     def apply(self, delay: float, cap: float, previous: float, seed: int, counter: int) -> float:
         """The jittered delay; ``previous`` is the delay used before the last restart (0 at first)."""
-        raise NotImplementedError
+        ...
 
     def upper(self, cap: float) -> float:
         """The largest delay ``apply`` can return for a backoff capped at ``cap``."""
         return cap
 
+    @abc.abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """A short human description, e.g. ``equal jitter``."""
 
 
 @attrs.frozen(slots=True)
