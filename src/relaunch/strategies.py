@@ -192,11 +192,11 @@ def policies(
         exhausted = Exhausted.WAIT
     chosen_stability = draw(stability if stability is not None else stabilities())
     # Draw only combinations Policy accepts: Lost.STABLE and restart_unstable need a stability
-    # threshold, Lost.FRESH leaves nothing for count_lost to count, and a budget that tracks
-    # every run must see LOST restarts too.
-    lost_choices = [Lost.BACKOFF, Lost.FRESH] + ([Lost.STABLE] if chosen_stability is not None else [])
-    lost = draw(st.sampled_from(lost_choices))
-    if lost is Lost.FRESH:
+    # threshold, Lost.FRESH and Lost.RESTORE leave nothing for count_lost to count, and a budget
+    # that tracks every run must see LOST restarts too.
+    lost_choices = [Lost.BACKOFF, Lost.FRESH, Lost.RESTORE]
+    lost = draw(st.sampled_from(lost_choices + ([Lost.STABLE] if chosen_stability is not None else [])))
+    if lost is Lost.FRESH or lost is Lost.RESTORE:
         count_lost = False
     elif chosen_budget.tracks_runs:
         count_lost = True
@@ -214,6 +214,7 @@ def policies(
         start_failed=draw(st.sampled_from(StartFailed)),
         lost=lost,
         restart_unstable=chosen_stability is not None and draw(st.booleans()),
+        resume_stopped=draw(st.booleans()),
     )
 
 
