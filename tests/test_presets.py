@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from relaunch import Action, Cause, Decision, Outcome, Policy, PolicyError, Rule, presets
-from relaunch.compare import Run, crash_loop, replay
+from relaunch.readme_table import Run, crash_loop, replay
 
 SIGHUP, SIGINT, SIGKILL, SIGPIPE = (
     int(signal.SIGHUP),

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from . import __version__, policyfile, report
-from .kernel import Action, Outcome, Policy, RelaunchError
+from .kernel import Action, Policy, RelaunchError
 from .report import Style
+from .runs import Run, drive
 from .scenarios import BUILTIN, Scenario, ScenarioError
 from .scenarios import load as load_scenario
 from .simulate import simulate
@@ -294,16 +295,10 @@ _CRASH_LOOP_SHOWN = 12
 
 def _crash_loop_delays(policy: Policy) -> tuple[list[float], bool]:
     """The delays a policy gives runs that each exit 1 after 0.5 s, and whether it gives up."""
-    state = policy.start(at=0.0)
-    delays: list[float] = []
-    start = 0.0
-    while len(delays) < _CRASH_LOOP_SHOWN:
-        decision = policy.decide(state, Outcome(start, start + 0.5, exit_code=1))
-        if not decision.restarts:
-            return delays, decision.action is Action.GIVE_UP
-        delays.append(decision.delay)
-        state, start = decision.state, start + 0.5 + decision.delay
-    return delays, False
+    crashes = [Run(0.5, exit_code=1)] * (_CRASH_LOOP_SHOWN + 1)
+    decisions = list(drive(policy, policy.start(at=0.0), crashes))[:_CRASH_LOOP_SHOWN]
+    delays = [d.delay for d in decisions if d.restarts]
+    return delays, decisions[-1].action is Action.GIVE_UP
 
 
 def _presets_show(args: argparse.Namespace) -> int:
