@@ -49,6 +49,7 @@ from .kernel import (
     Outcome,
     Policy,
     ProportionalJitter,
+    RandomDelay,
     Reset,
     SlidingWindow,
     Stability,
@@ -133,6 +134,7 @@ def jitters() -> st.SearchStrategy[Jitter]:
         st.just(EqualJitter()),
         st.just(DecorrelatedJitter()),
         st.builds(ProportionalJitter, st.floats(min_value=0.0, max_value=1.0)),
+        st.builds(RandomDelay, st.floats(min_value=0.0, max_value=30.0)),
     )
 
 

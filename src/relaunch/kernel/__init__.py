@@ -37,6 +37,7 @@ from .jitter import (
     Jitter,
     NoJitter,
     ProportionalJitter,
+    RandomDelay,
 )
 from .outcome import Outcome
 from .policy import Policy
@@ -80,6 +81,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "ProportionalJitter",
+    "RandomDelay",
     "RelaunchError",
     "Reset",
     "Rule",

@@ -23,6 +23,7 @@ __all__ = [
     "Jitter",
     "NoJitter",
     "ProportionalJitter",
+    "RandomDelay",
     "uniform",
 ]
 
@@ -134,3 +135,27 @@ class ProportionalJitter(Jitter):
 
     def describe(self) -> str:
         return f"+0..{self.fraction * 100:g}% jitter"
+
+
+@attrs.frozen(slots=True)
+class RandomDelay(Jitter):
+    """Add a uniform draw in [0, width) seconds, whatever the delay: a random delay of fixed width.
+
+    systemd's ``RestartRandomizedDelaySec=`` (``systemd.service(5)``: a random time up to the
+    given span is added to each restart's delay, ``RestartSec=`` or the ``RestartSteps=`` one).
+    """
+
+    kind: ClassVar[str] = "random-delay"
+    width: float
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "width", finite("RandomDelay.width", self.width))
+
+    def apply(self, delay: float, cap: float, previous: float, seed: int, counter: int) -> float:
+        return delay + self.width * uniform(seed, counter)
+
+    def upper(self, cap: float) -> float:
+        return cap + self.width
+
+    def describe(self) -> str:
+        return f"+0..{self.width:g}s random delay"

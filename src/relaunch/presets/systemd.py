@@ -13,7 +13,9 @@ from ..kernel import (
     Geometric,
     Lost,
     Mode,
+    NoJitter,
     Policy,
+    RandomDelay,
     Unlimited,
 )
 from ..kernel.validate import choice, count, finite
@@ -26,16 +28,18 @@ _SYSTEMD_MODES = {
     "on-success": Mode.ON_SUCCESS,
     "on-failure": Mode.ON_FAILURE,
     "on-abnormal": Mode.ON_ABNORMAL,
+    "on-watchdog": Mode.ON_WATCHDOG,
     "on-abort": Mode.ON_ABORT,
 }
 
 
-@register("systemd", "A systemd service's Restart= with its start rate limit (Type=simple, a daemon).")
+@register("systemd", "A systemd service's Restart= with its start rate limit (Type=simple).")
 def systemd(
-    restart: str = "on-failure",
+    restart: str = "no",
     restart_sec: float = 0.1,
     restart_steps: int = 0,
     restart_max_delay_sec: float | None = None,
+    restart_randomized_delay_sec: float = 0.0,
     start_limit_interval_sec: float = 10.0,
     start_limit_burst: int = 5,
     success_exit_status: Iterable[int | str] = (),
@@ -70,19 +74,27 @@ def systemd(
       end plus its delay. A refused start gives up (``start-limit-hit``). Interval 0 or burst 0
       disables the limit.
 
-    **OOM** follows the default ``OOMPolicy=stop``: result ``oom-kill``, restarted by always,
-    on-failure and on-abnormal, not by on-abort or on-success. **START_FAILED** is an exec
-    failure, exit 203 (``EXIT_EXEC``): retried where an unclean exit code is (always,
-    on-failure), under the same start limit; given up otherwise. **LOST** means the machine
-    rebooted (systemd is PID 1): the unit starts with fresh counters and a fresh rate-limit
-    window in which that start counts (``Lost.FRESH``), in every mode but ``no``.
+    - With no arguments, ``Restart=no``, systemd's default (``systemd.service(5)``; ``service_init``
+      leaves ``restart`` at ``SERVICE_RESTART_NO``): nothing is restarted.
+    - ``restart_randomized_delay_sec`` adds a random delay in [0, that span) to every restart's
+      delay (``RestartRandomizedDelaySec=``, :class:`~relaunch.kernel.RandomDelay`).
 
-    Deviations: relaunch cannot tell a core dump from a plain death by the same signal, so a
-    listed success signal also makes a core dump clean (systemd never does). The interpolated
-    delay is not truncated to whole microseconds. ``Restart=on-watchdog``, timeouts, watchdog
-    and protocol results, ``Type=oneshot`` (no clean signals) and ``StartLimitAction=`` are not
-    modelled. After a reboot systemd starts a unit through its ``[Install]`` wiring even with
-    ``Restart=no``; the preset restarts nothing then.
+    **UNHEALTHY** is a watchdog timeout (``WatchdogSec=`` without a keep-alive, result ``watchdog``):
+    restarted by ``always``, ``on-failure``, ``on-abnormal`` and ``on-watchdog``
+    (``service_shall_restart``), and not by ``on-success`` or ``on-abort``; the exit-status lists still
+    screen the status of the kill first. **OOM** follows the default ``OOMPolicy=stop``: result
+    ``oom-kill``, restarted by always, on-failure and on-abnormal, not by on-abort or on-success.
+    **START_FAILED** is an exec failure, exit 203 (``EXIT_EXEC``): retried where an unclean exit code is
+    (always, on-failure), under the same start limit; given up otherwise. **LOST** means the machine
+    rebooted (systemd is PID 1): the unit starts with fresh counters and a fresh rate-limit window in
+    which that start counts (``Lost.FRESH``), in every mode but ``no``.
+
+    Deviations: the random delay is drawn reproducibly from the state's seed. relaunch cannot tell a core
+    dump from a plain death by the same signal, so a listed success signal also makes a core dump clean
+    (systemd never does). The interpolated delay is not truncated to whole microseconds. Start and stop
+    timeouts, protocol results, ``Type=oneshot`` (no clean
+    signals) and ``StartLimitAction=`` are not modelled. After a reboot systemd starts a unit through its
+    ``[Install]`` wiring even with ``Restart=no``; the preset restarts nothing then.
     """
     mode = choice("systemd.restart", restart, _SYSTEMD_MODES)
     restart_sec = finite("systemd.restart_sec", restart_sec)
@@ -91,6 +103,7 @@ def systemd(
     if restart_max_delay_sec is not None:
         maximum = finite("systemd.restart_max_delay_sec", restart_max_delay_sec)
         restart_sec = min(restart_sec, maximum)
+    randomized = finite("systemd.restart_randomized_delay_sec", restart_randomized_delay_sec)
     interval = finite("systemd.start_limit_interval_sec", start_limit_interval_sec)
     burst = count("systemd.start_limit_burst", start_limit_burst)
     success_codes, success_signals = exit_statuses("systemd.success_exit_status", success_exit_status)
@@ -102,6 +115,7 @@ def systemd(
     interpolated = steps > 0 and maximum is not None and 0.0 < restart_sec < maximum
     return Policy(
         mode=mode,
+        jitter=RandomDelay(randomized) if randomized > 0 else NoJitter(),
         backoff=(
             Geometric(first=restart_sec, last=maximum, steps=steps)
             if interpolated and maximum is not None
