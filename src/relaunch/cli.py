@@ -27,9 +27,17 @@ from .units import parse_duration, span
 
 __all__ = ["main"]
 
-#: The default comparison: ToolHive before and after PR #5172, the big supervisors' defaults when
-#: their presets exist, and relaunch's own.
-DEFAULT_COMPARE = ("toolhive_legacy", "toolhive", "docker", "kubernetes", "systemd", "recommended")
+#: The default comparison: ToolHive before and after PR #5172, the big supervisors when their
+#: presets exist (Docker and systemd restart nothing unconfigured, so with their usual on-failure),
+#: and relaunch's own.
+DEFAULT_COMPARE: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("toolhive_legacy", {}),
+    ("toolhive", {}),
+    ("docker", {"policy": "on-failure"}),
+    ("kubernetes", {}),
+    ("systemd", {"restart": "on-failure"}),
+    ("recommended", {}),
+)
 
 
 class UsageError(Exception):
@@ -122,7 +130,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--presets",
         metavar="A,B,C",
         help="comma-separated presets (default: those of "
-        f"{', '.join(DEFAULT_COMPARE)} that exist); see `relaunch presets`",
+        f"{', '.join(name for name, _ in DEFAULT_COMPARE)} that exist); see `relaunch presets`",
     )
     compare.add_argument(
         "--policy",
@@ -354,7 +362,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     scenario, until, seed = _run_options(args)
-    policies = [policyfile.preset(name) for name in _compared_presets(args)]
+    policies = [policyfile.preset(name, params) for name, params in _compared_presets(args)]
     policies += [policyfile.load(path) for path in args.policy]
     if not policies:
         raise UsageError(f"{_prog(args)}: error: --presets: no policy to compare")
@@ -376,16 +384,16 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compared_presets(args: argparse.Namespace) -> list[str]:
+def _compared_presets(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     if args.presets is None:
         if args.policy:
             return []
         available = set(policyfile.preset_names())
-        return [name for name in DEFAULT_COMPARE if name in available]
+        return [(name, params) for name, params in DEFAULT_COMPARE if name in available]
     names = [name.strip() for name in args.presets.split(",") if name.strip()]
     for name in names:
         policyfile.preset(name)  # fails early, naming the known presets
-    return names
+    return [(name, {}) for name in names]
 
 
 # -- supervise and status (the Docker adapter) -----------------------------------------------------

@@ -25,6 +25,9 @@ def otp(intensity: int = 1, period: float = 5.0, restart: str = "permanent") -> 
       ``intensity``, the supervisor shuts down: the preset gives up. ``intensity=0`` gives up at
       the first crash.
 
+    **UNHEALTHY**: OTP has no health checks; a child killed for not answering (a ``gen_server``
+    call timing out in its caller, say) dies with an abnormal reason: restarted (by ``permanent``
+    and ``transient``) and counted against the intensity.
     **OOM**: BEAM processes are not OOM-killed one by one; one that exceeds ``max_heap_size``
     dies with reason ``killed``, an abnormal exit: restarted and counted. **START_FAILED**: a
     failed restart is retried at once (``try_again_restart``) and counts against the intensity

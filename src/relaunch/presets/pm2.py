@@ -58,6 +58,9 @@ def pm2(
     death by signal reaches PM2 as exit 0. ``stop_exit_codes`` containing 0 therefore also stops
     every death by signal; the preset does the same.
 
+    **UNHEALTHY**: PM2 has no health check that restarts (only ``max_memory_restart`` and cron
+    restarts); a health kill is a signal death, exit 0 to PM2 as above: an unstable restart when
+    short, and it never resets the 30 s backoff here (a health kill is never stable).
     **OOM** (the kernel's SIGKILL) is exit 0 to PM2: restarted unless 0 is a stop code (an OOM
     outcome reported with exit code 137 rather than signal 9 is not stopped by a listed 0).
     **START_FAILED** is what PM2 sees of a spawn error, an immediate exit 1: an unstable restart

@@ -28,6 +28,12 @@ def recommended() -> Policy:
       while every delay keeps at least half its backoff.
     - **A run of 60 s or more is stable**: it resets both the backoff and the window, and the
       restart waits the first (jittered) backoff delay rather than none, to spread a herd.
+    - **Health kills restarted like crashes** (``Cause.UNHEALTHY``): a workload that stopped
+      answering is restarted through the same backoff and the same window, and never counts as
+      stable, however long it ran before it hung: this is how the kubelet's liveness probes, Nomad's
+      ``check_restart`` and systemd's watchdog all work (health decides when to kill; the restart
+      goes through the ordinary path), and a service that hangs every hour must still run out of
+      budget rather than reset it each time.
     - **A failed start is retried** under the same budget: a missing image or a slow volume is
       often transient, and the window still bounds a start that can never succeed.
     """

@@ -34,6 +34,9 @@ def supervisord(
       is not in ``exitcodes``. A death by signal is never expected (``decode_wait_status`` gives
       -1, which cannot be listed). ``"false"`` restarts nothing.
 
+    **UNHEALTHY**: supervisord has no health checks (its event listeners can restart a process,
+    outside this state machine); a health kill is a SIGKILL-like death that is never expected, and
+    never a stable run, so with ``restart_unstable`` it is retried as a failed start.
     **OOM** is a SIGKILL, never expected: a failed start if early, else restarted unless
     ``autorestart`` is ``"false"``. **START_FAILED** (a spawn error) is a failed start: retried
     with the same backoff and limit, whatever ``autorestart`` says. **LOST** means supervisord
