@@ -9,6 +9,7 @@ decide is pure, so timing the same pair again is timing the same work.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Callable, Iterator
@@ -24,8 +25,18 @@ CRASH_RUN = 0.5
 #: A run long enough to count as stable under every preset's threshold.
 STABLE_RUN = 3600.0
 
-#: Every preset with its default keywords, from the registry.
-PRESETS: dict[str, Callable[[], Policy]] = {name: presets.REGISTRY[name].factory for name in presets.names()}
+#: Keywords for presets that restart nothing unconfigured (Docker's and systemd's defaults are
+#: "no"), so that their rows time restarts as they always have: the README table's configurations.
+CONFIGURED: dict[str, dict[str, str]] = {
+    "docker": {"policy": "on-failure"},
+    "systemd": {"restart": "on-failure"},
+}
+
+#: Every preset in the registry, with its default keywords or those above.
+PRESETS: dict[str, Callable[[], Policy]] = {
+    name: functools.partial(presets.REGISTRY[name].factory, **CONFIGURED.get(name, {}))
+    for name in presets.names()
+}
 
 Runs = Iterator[Run]
 
