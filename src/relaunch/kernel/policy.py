@@ -46,11 +46,12 @@ __all__ = ["RESTARTS", "Exhausted", "Lost", "Policy", "Reset", "Stability", "Sta
 # attribute, and building the result tuples inline (tuple.__new__ on State and Decision, the same
 # layout as state.make_state and decision.make_decision) saves a call per decision.
 _new = tuple.__new__
-_EXITED, _LOST, _START_FAILED = Cause.EXITED, Cause.LOST, Cause.START_FAILED
-_RETRY = Action.RETRY
-_BACKOFF, _LOST_RULE, _FORCED = Rule.BACKOFF, Rule.LOST, Rule.FORCED
+_EXITED, _LOST, _START_FAILED, _STOPPED = Cause.EXITED, Cause.LOST, Cause.START_FAILED, Cause.STOPPED
+_RETRY, _GIVE_UP = Action.RETRY, Action.GIVE_UP
+_BACKOFF, _LOST_RULE, _FORCED, _PREVENTED = Rule.BACKOFF, Rule.LOST, Rule.FORCED, Rule.PREVENTED
+_GIVEN_UP = Rule.GIVEN_UP
 _NEVER = Mode.NEVER
-_LOST_BACKOFF, _LOST_FRESH = Lost.BACKOFF, Lost.FRESH
+_LOST_BACKOFF, _LOST_FRESH, _LOST_RESTORE = Lost.BACKOFF, Lost.FRESH, Lost.RESTORE
 _RETRY_ON_START = StartFailed.RETRY
 #: Backoff delays precomputed per policy; later steps ask the backoff (which is capped by then
 #: for every growing shape, so the table only saves the call).
@@ -218,7 +219,7 @@ class Policy:
                 f"Outcome.ended_at: {ended!r} is before the state's last recorded time {last_at!r}"
             )
         if given_up is not None:
-            return make_decision(Action.GIVE_UP, 0.0, 0, state, Rule.GIVEN_UP, outcome, self)
+            return make_decision(_GIVE_UP, 0.0, 0, state, _GIVEN_UP, outcome, self)
 
         cause = outcome.cause
         counted = True
@@ -228,7 +229,7 @@ class Policy:
             code = outcome.exit_code
             signal = outcome.signal
             exits = self.exits
-            if self._screened and (rule := self._screen(outcome, True)) is Rule.PREVENTED:
+            if self._screened and (rule := self._screen(outcome, True)) is _PREVENTED:
                 return self._stop(state, outcome, rule)
             if rule is _FORCED:
                 pass
@@ -251,7 +252,7 @@ class Policy:
             if lost is not _LOST_BACKOFF:
                 if lost is _LOST_FRESH:
                     return self._fresh(state, outcome)
-                if lost is Lost.RESTORE:
+                if lost is _LOST_RESTORE:
                     return self._restore(state, outcome)
                 return self._after_stable_run(state, outcome, counted, _LOST_RULE)
             rule = _LOST_RULE
@@ -259,12 +260,12 @@ class Policy:
             if self.start_failed is not _RETRY_ON_START:
                 return self._give_up(state, outcome, Rule.START_FAILED)
             may_be_stable = False
-        elif cause is Cause.STOPPED:  # an operator's stop is never undone
+        elif cause is _STOPPED:  # an operator's stop is never undone
             return self._stop(state, outcome, Rule.OPERATOR_STOP)
         else:  # a cause that ends a run as an exit does: its row in CAUSES says how
             row = CAUSES[cause]
             may_be_stable = row.may_be_stable
-            if self._screened and (rule := self._screen(outcome, may_be_stable)) is Rule.PREVENTED:
+            if self._screened and (rule := self._screen(outcome, may_be_stable)) is _PREVENTED:
                 return self._stop(state, outcome, rule)
             if rule is not _FORCED:
                 if row.exit_class not in self._restarted:
@@ -302,7 +303,7 @@ class Policy:
         exits = self.exits
         code, signal = outcome.exit_code, outcome.signal
         if code in exits.prevent_codes or signal in exits.prevent_signals:
-            return Rule.PREVENTED
+            return _PREVENTED
         if (
             code in exits.force_codes
             or signal in exits.force_signals
