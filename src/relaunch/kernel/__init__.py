@@ -28,6 +28,7 @@ from .budget import (
 from .decision import Action, Decision, Rule
 from .errors import OutcomeError, PolicyError, RelaunchError, StateError
 from .exits import DAEMON_CLEAN_SIGNALS, ExitClass, ExitRules, Mode
+from .health import HEALTH_SCHEMA, HealthCheck, HealthState, ProbeResult, Verdict
 from .jitter import (
     DecorrelatedJitter,
     EqualJitter,
@@ -42,6 +43,7 @@ from .state import State
 
 __all__ = [
     "DAEMON_CLEAN_SIGNALS",
+    "HEALTH_SCHEMA",
     "RESTARTS",
     "Action",
     "Backoff",
@@ -62,6 +64,8 @@ __all__ = [
     "FixedWindow",
     "FullJitter",
     "Geometric",
+    "HealthCheck",
+    "HealthState",
     "ImmediateFirst",
     "Jitter",
     "Linear",
@@ -72,6 +76,7 @@ __all__ = [
     "OutcomeError",
     "Policy",
     "PolicyError",
+    "ProbeResult",
     "ProportionalJitter",
     "RelaunchError",
     "Reset",
@@ -85,4 +90,5 @@ __all__ = [
     "TumblingWindow",
     "Unlimited",
     "UnstableRuns",
+    "Verdict",
 ]
