@@ -15,7 +15,6 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from relaunch import (
-    HEALTH_SCHEMA,
     HealthCheck,
     HealthState,
     OutcomeError,
@@ -25,6 +24,7 @@ from relaunch import (
     StateError,
     Verdict,
 )
+from relaunch.kernel.health import HEALTH_SCHEMA
 
 PASS, FAIL, TIMEOUT = ProbeResult.PASS, ProbeResult.FAIL, ProbeResult.TIMEOUT
 STARTING, HEALTHY, UNHEALTHY = Verdict.STARTING, Verdict.HEALTHY, Verdict.UNHEALTHY

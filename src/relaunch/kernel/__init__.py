@@ -28,7 +28,7 @@ from .budget import (
 from .decision import Action, Decision, Rule
 from .errors import OutcomeError, PolicyError, RelaunchError, StateError
 from .exits import DAEMON_CLEAN_SIGNALS, ExitClass, ExitRules, Mode
-from .health import HEALTH_SCHEMA, HealthCheck, HealthState, ProbeResult, Verdict
+from .health import HealthCheck, HealthState, ProbeResult, Verdict
 from .jitter import (
     DecorrelatedJitter,
     EqualJitter,
@@ -43,7 +43,6 @@ from .state import State
 
 __all__ = [
     "DAEMON_CLEAN_SIGNALS",
-    "HEALTH_SCHEMA",
     "RESTARTS",
     "Action",
     "Backoff",

@@ -13,16 +13,17 @@ Health only decides *when to kill*: the supervisor ends an ``UNHEALTHY`` run, an
 through ``Policy.decide`` like any other end (the kubelet, Nomad's ``check_restart`` and systemd's
 watchdog all work this way). The transitions, for a result that came in at ``at``:
 
-=============  ==========================================  ==============================================
-verdict        PASS                                        FAIL or TIMEOUT
-=============  ==========================================  ==============================================
-STARTING       streak of failures to 0; HEALTHY after       in the start period: not counted, streak of
-               ``success_threshold`` passes in a row        passes to 0; after it: counted, UNHEALTHY at
-               (which ends the start period, as Docker's)   ``retries`` in a row
-HEALTHY        streak of failures to 0                      as for STARTING (a failure never makes a
-                                                            healthy run STARTING again)
-UNHEALTHY      UNHEALTHY, state unchanged (absorbing)       UNHEALTHY, state unchanged (absorbing)
-=============  ==========================================  ==============================================
+=========  ===========================================  ============================================
+verdict    PASS                                         FAIL or TIMEOUT
+=========  ===========================================  ============================================
+STARTING   streak of failures to 0; HEALTHY after       in the start period: not counted, streak of
+           ``success_threshold`` passes in a row        passes to 0; after it: counted, UNHEALTHY at
+           (ending the start period, as Docker does,    ``retries`` in a row
+           unless ``pass_ends_start_period`` is False)
+HEALTHY    streak of failures to 0                      as for STARTING (a failure never makes a
+                                                        healthy run STARTING again)
+UNHEALTHY  UNHEALTHY, state unchanged (absorbing)       UNHEALTHY, state unchanged (absorbing)
+=========  ===========================================  ============================================
 
 Why UNHEALTHY is absorbing within a run: Docker flips back to ``healthy`` on the next pass
 (moby ``daemon/health.go``, ``handleProbeResult``) because it never acts on the status; relaunch
