@@ -244,6 +244,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         "decide": "relaunch `policy.decide`",
         "window": "Cost as work grows: budget windows",
         "streak": "Cost as work grows: streak length",
+        "health": "relaunch `check.observe` (health probes)",
     }
     for group, title in titles.items():
         group_rows = [r for r in rows if r["group"] == group]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import pyperf
 
-from benchmarks import adapter_load, decide, floors, growth, memory, peers, report
+from benchmarks import adapter_load, decide, floors, growth, health, memory, peers, report
 from benchmarks.harness import Case, sample_per_call, time_calls
 
 
@@ -28,6 +28,7 @@ def all_cases() -> list[Case]:
         *peers.cases(),
         *decide.cases(),
         *growth.cases(),
+        *health.cases(),
     ]
 
 

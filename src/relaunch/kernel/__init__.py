@@ -30,6 +30,7 @@ from .budget import (
 from .decision import Decision
 from .errors import OutcomeError, PolicyError, RelaunchError, StateError
 from .exits import DAEMON_CLEAN_SIGNALS, ExitRules
+from .health import HealthCheck, HealthState, ProbeResult, Verdict
 from .jitter import (
     DecorrelatedJitter,
     EqualJitter,
@@ -70,6 +71,8 @@ __all__ = [
     "FixedWindow",
     "FullJitter",
     "Geometric",
+    "HealthCheck",
+    "HealthState",
     "ImmediateFirst",
     "Jitter",
     "Linear",
@@ -80,6 +83,7 @@ __all__ = [
     "OutcomeError",
     "Policy",
     "PolicyError",
+    "ProbeResult",
     "ProportionalJitter",
     "RandomDelay",
     "RelaunchError",
@@ -94,4 +98,5 @@ __all__ = [
     "TumblingWindow",
     "Unlimited",
     "UnstableRuns",
+    "Verdict",
 ]
