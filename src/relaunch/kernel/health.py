@@ -41,8 +41,8 @@ from typing import Any
 
 import attrs
 
-from .validate import count, finite
 from .errors import OutcomeError, PolicyError, StateError
+from .validate import count, finite
 
 __all__ = ["HEALTH_SCHEMA", "HealthCheck", "HealthState", "ProbeResult", "Verdict"]
 
