@@ -177,6 +177,7 @@ class DecisionEvent:
     run: str | None  # the run it is about (None for start failures and operator stops)
     outcome: Outcome
     decision: Decision
+    detail: str = ""  # the runtime's own words for a failed start (Docker's error, the OS's errno text)
 
 
 DecisionHook = Callable[[DecisionEvent], None]
@@ -651,7 +652,7 @@ class Supervisor:
             },
         )
         if self._hook is not None:
-            self._outbox.append(DecisionEvent(w.name, run, outcome, decision))
+            self._outbox.append(DecisionEvent(w.name, run, outcome, decision, detail))
 
     def _start_soon(self, w: _Workload) -> None:
         """The first start of a workload (no decision asked for it): now, once."""
