@@ -76,7 +76,10 @@ def test_status_shows_the_persisted_workloads(tmp_path: Path) -> None:
 def test_status_of_a_missing_state_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.json"
     result = run("status", "--state", str(path))
-    assert (result.returncode, result.stderr) == (2, f"relaunch status: error: {path}: no such state file\n")
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"relaunch status: error: {path}: no such state file (supervise --exec NAME writes relaunch-NAME.db)\n",
+    )
 
 
 def _engine() -> str:
