@@ -607,7 +607,13 @@ def _state_error(args: argparse.Namespace, path: Path, error: Exception) -> Usag
         why = f"cannot read: {error.strerror or error}"
     else:
         why = str(error).replace(f"state file {path}: ", "").replace(f"{path}: ", "")
+        # The JSON store names Python types ("got <class 'list'>"); say them as JSON does.
+        why = re.sub(r"<class '(\w+)'>", lambda m: _JSON_KINDS.get(m[1], m[1]), why)
     return UsageError(f"{_prog(args)}: error: {path}: {why}")
+
+
+_JSON_KINDS = {"list": "an array", "str": "a string", "int": "a number", "float": "a number"}
+_JSON_KINDS |= {"bool": "true or false", "NoneType": "null"}
 
 
 def _reporter(args: argparse.Namespace) -> Callable[[Any], None]:

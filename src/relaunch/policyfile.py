@@ -95,7 +95,25 @@ def preset(name: str, params: Mapping[str, Any] | None = None, where: str = "") 
     try:
         return factory(**arguments)
     except PolicyError as error:
-        raise PolicyError(f"{where}{error}") from None
+        # The factory's parts speak of themselves (``Exponential.initial: must be > 0``); say it in
+        # the user's terms: the keyword that breaks it on its own, and what is wrong with the value.
+        why = _PART_PREFIX.sub("", str(error).removeprefix(f"{name}."), count=1)
+        culprit = next((key for key in arguments if _breaks(factory, key, arguments[key])), None)
+        if culprit is not None and not why.startswith(f"{culprit}:"):
+            why = f"{culprit}: {why}"
+        raise PolicyError(f"{where}{why}") from None
+
+
+#: A kernel part's name at the start of its message (``Exponential.initial: ``).
+_PART_PREFIX = re.compile(r"^[A-Z][A-Za-z]*\.[a-z_]+: ")
+
+
+def _breaks(factory: PresetFactory, key: str, value: Any) -> bool:
+    try:
+        factory(**{key: value})
+    except PolicyError:
+        return True
+    return False
 
 
 def parse_value(text: str) -> Any:

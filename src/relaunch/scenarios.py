@@ -362,7 +362,10 @@ def _ending(where: str, data: dict[str, Any], prefix: str) -> Ending:
     try:
         return Ending(causes[cause], exit_code, signal)
     except ScenarioError as error:
-        raise ScenarioError(f"{where}: {prefix}{error}") from None
+        # The kernel's wording is Python's ("None or an integer"); a file cannot write None.
+        raise ScenarioError(
+            f"{where}: {prefix}{str(error).replace('must be None or ', 'must be ')}"
+        ) from None
 
 
 def _duration(where: str, key: str, value: object) -> float:
