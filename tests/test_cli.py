@@ -162,7 +162,7 @@ def test_check_a_preset_with_a_none_keyword(tmp_path: Path) -> None:
             "max_retry: unknown keyword of preset toolhive, expected one of max_retries, initial_delay, "
             "max_backoff, stable_run_threshold",
         ),
-        ('preset = "toolhive"\nmax_retries = 0\n', "toolhive.max_retries: must be an integer >= 1, got 0"),
+        ('preset = "toolhive"\nmax_retries = 0\n', "max_retries: must be an integer >= 1, got 0"),
         ('preset = "nope"\n', f"unknown preset 'nope', expected one of {PRESETS}"),
         ("mode = \n", "not valid TOML: Invalid value (at line 1, column 8)"),
     ],
@@ -258,7 +258,7 @@ def test_simulate_seeds_differ() -> None:
         (["--preset", "nope"], f"relaunch simulate: error: unknown preset 'nope', expected one of {PRESETS}"),
         (
             ["--preset", "toolhive", "--set", "max_retries=0"],
-            "relaunch simulate: error: --set toolhive.max_retries: must be an integer >= 1, got 0",
+            "relaunch simulate: error: --set max_retries: must be an integer >= 1, got 0",
         ),
         (
             ["--preset", "toolhive", "--set", "retries"],
@@ -298,7 +298,7 @@ def test_simulate_bad_input(args: list[str], message: str) -> None:
 def test_simulate_a_malformed_scenario_line(tmp_path: Path) -> None:
     path = write(tmp_path, "runs.jsonl", '{"duration": 1}\n{"duration": 1, "exit_code": "one"}\n')
     assert fails("simulate", "--preset", "toolhive", "--scenario", str(path)) == (
-        f"relaunch simulate: error: {path}:2: exit_code: must be None or an integer in 0..255, got 'one'"
+        f"relaunch simulate: error: {path}:2: exit_code: must be an integer in 0..255, got 'one'"
     )
 
 

@@ -243,7 +243,7 @@ def test_a_toml_model_has_phases_and_disruptions(tmp_path: Path) -> None:
         ),
         (
             '{"duration": 1, "exit_code": 300}\n',
-            "{path}:1: exit_code: must be None or an integer in 0..255, got 300",
+            "{path}:1: exit_code: must be an integer in 0..255, got 300",
         ),
         (
             '{"duration": 1, "code": 3}\n',

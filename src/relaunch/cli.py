@@ -682,7 +682,8 @@ class _Foreground:
         try:
             # A workload the state file knows as stopped or given up: running the line again is
             # the operator's start.
-            if sup.status(name).phase in (phase.STOPPED, phase.GIVEN_UP):
+            # (A decision already reported is this run's own, e.g. a start that failed at once.)
+            if sup.status(name).phase in (phase.STOPPED, phase.GIVEN_UP) and not self.done.is_set():
                 sup.start(name)
             while not self.done.wait(0.1):  # short waits: the handlers run on this thread
                 if not self.signalled.is_set():
