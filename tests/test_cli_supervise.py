@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -72,7 +71,6 @@ def test_status_shows_the_persisted_workloads(tmp_path: Path) -> None:
     assert result.stdout.startswith(
         "web: given-up, 2 restarts (2 in this streak)\n"
         "  last decision: ran 2.0s (< 30.0s stable threshold), exit 3; giving up: its budget (at most 2 restarts) is used up\n"
-        f"{path}: last saved "
     )
     data = json.loads(run("status", "--state", str(path), "--json").stdout)
     assert data["web"]["rule"] == "budget-exhausted"
@@ -84,7 +82,7 @@ def test_status_of_a_missing_state_file(tmp_path: Path) -> None:
     result = run("status", "--state", str(path))
     assert (result.returncode, result.stderr) == (
         2,
-        f"relaunch status: error: state store {path}: no such file\n",
+        f"relaunch status: error: {path}: no such state file (supervise --exec NAME writes relaunch-NAME.db)\n",
     )
 
 
@@ -98,38 +96,59 @@ def _engine() -> str:
 
 
 @pytest.mark.docker
-def test_supervise_prints_each_decision_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    """A crash-looping container under toolhive(max_retries=3): two retries, a give-up, then Ctrl-C."""
+def test_supervise_prints_each_decision_and_exits_1_on_a_give_up(tmp_path: Path) -> None:
+    """A crash-looping container under toolhive(max_retries=3): two retries, a give-up, exit 1."""
     host = _engine()
     name = f"cli-{uuid.uuid4().hex[:8]}"
     state = tmp_path / "state.json"
     args = [SCRIPT, "supervise", name, "--image", IMAGE, "--preset", "toolhive", "--set", "max_retries=3"]
     args += ["--state", str(state), "--", "sh", "-c", "sleep 1; exit 3"]
     env = {**os.environ, "DOCKER_HOST": host}
-    with subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    ) as process:
-        try:
-            assert process.stdout is not None
-            lines = [process.stdout.readline()]
-            deadline = time.monotonic() + 60
-            while "give-up" not in lines[-1] and time.monotonic() < deadline and lines[-1]:
-                lines.append(process.stdout.readline())
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=30)
-        finally:
-            process.kill()
-            _remove(host, name)
-    lines += out.splitlines(keepends=True)
-    assert process.returncode == 0, err
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=90)
+    finally:
+        _remove(host, name)
+    lines = result.stdout.splitlines(keepends=True)
+    assert result.returncode == 1, result.stderr
     assert lines[0] == f"supervising {name} ({IMAGE}) with toolhive; Ctrl-C stops supervising\n"
     assert lines[1].startswith(f"{name}: retry in 5.0s: ran ")
     assert lines[1].endswith("exit 3; retry 1 of 2 in 5.0s\n")
     assert lines[2].startswith(f"{name}: retry in 10.0s: ")
     assert lines[3].startswith(f"{name}: give-up: ")
-    assert lines[-1] == f"stopped supervising {name}; the container is left as it is\n"
     status = json.loads(run("status", "--state", str(state), "--json").stdout)
     assert status[name]["phase"] == "given-up"
+
+
+@pytest.mark.docker
+def test_supervise_ctrl_c_leaves_the_container_and_exits_130(tmp_path: Path) -> None:
+    host = _engine()
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    args = [
+        SCRIPT,
+        "supervise",
+        name,
+        "--image",
+        IMAGE,
+        "--state",
+        str(tmp_path / "s.db"),
+        "--",
+        "sleep",
+        "60",
+    ]
+    env = {**os.environ, "DOCKER_HOST": host}
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith(f"supervising {name}")
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            _remove(host, name)
+    assert process.returncode == 130, err
+    assert out.splitlines()[-1] == f"stopped supervising {name}; the container is left as it is"
 
 
 def _remove(host: str, workload: str) -> None:

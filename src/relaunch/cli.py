@@ -1,9 +1,12 @@
 """The ``relaunch`` command line: check policy files, simulate and compare policies, supervise.
 
-Conventions: ``--help`` on every command; ``--json`` for machine-readable output; colour only when
-stdout is a terminal (and ``NO_COLOR`` is unset); any bad input is one line on stderr, exit code 2,
-no traceback. Everything here is presentation: the decisions come from the kernel, the runs from
-:mod:`relaunch.scenarios` and :mod:`relaunch.simulate`.
+Conventions: ``--help`` on every command, with examples; ``--json`` for machine-readable output on
+every command (``supervise``: one JSON object per decision, one per line); colour only when stdout
+is a terminal (and ``NO_COLOR`` is unset); any bad input is one line on stderr naming the file, key
+or flag and the value, exit code 2, no traceback, checked before anything is printed or written.
+Exit codes (:data:`EXIT_CODES`): 0 done, 1 given up, 2 bad input, 130 interrupted. Everything here
+is presentation: the decisions come from the kernel, the runs from :mod:`relaunch.scenarios` and
+:mod:`relaunch.simulate`, the supervising from the adapters.
 """
 
 from __future__ import annotations
@@ -11,10 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
+
+import attrs
 
 from . import __version__, policyfile, report
 from .kernel import Action, Policy, RelaunchError
@@ -27,9 +36,8 @@ from .units import parse_duration, span
 
 __all__ = ["main"]
 
-#: The default comparison: ToolHive before and after PR #5172, the big supervisors when their
-#: presets exist (Docker and systemd restart nothing unconfigured, so with their usual on-failure),
-#: and relaunch's own.
+#: The default comparison: ToolHive before and after PR #5172, the big supervisors' defaults when
+#: their presets exist, and relaunch's own.
 DEFAULT_COMPARE: tuple[tuple[str, dict[str, Any]], ...] = (
     ("toolhive_legacy", {}),
     ("toolhive", {}),
@@ -40,11 +48,37 @@ DEFAULT_COMPARE: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+#: The exit codes of every command, the same for both adapters.
+EXIT_CODES = {
+    0: "done: the command finished, or the workload stopped (or its policy needs no restart)",
+    1: "given up: the policy gave up on the workload (supervise)",
+    2: "bad input: a file, flag or value is wrong; one line on stderr says which",
+    130: "interrupted: Ctrl-C, SIGTERM or SIGHUP",
+}
+EXIT_DONE, EXIT_GIVEN_UP, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_EXIT_HELP = "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
+
+#: Workload names: a letter or digit, then letters, digits, ".", "-", "_"; at most 63 characters.
+#: The set is Docker's for container names ([a-zA-Z0-9][a-zA-Z0-9_.-]+, moby daemon/names
+#: RestrictedNamePattern), so a name is also a valid container name and a file name with no "/" or
+#: "..": it cannot leave the working directory. 63 is a DNS label's limit (RFC 1035, 2.3.4), which
+#: keeps the container name ("relaunch-relaunch-" + NAME) and the state file ("relaunch-NAME.db")
+#: far below the 255 bytes of a file name, and the name usable as a host name.
+WORKLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+NAME_LIMIT = 63
+
+
 class UsageError(Exception):
     """Bad input found by the CLI itself; ``main`` prints it as one line and exits 2."""
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         # argparse prints the whole usage block; one line, pointing at --help, reads better in a log.
         raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
@@ -60,12 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         split = words.index("--")
         words, command = words[:split], words[split + 1 :]
     try:
-        args = _build_parser().parse_args(words)
+        parser = _build_parser()
+        _refuse_unknown_options(parser, words)
+        args = parser.parse_args(words)
         if command and args.command != "supervise":
             raise UsageError(f"{_prog(args)}: error: takes nothing after -- (see {_prog(args)} --help)")
     except UsageError as error:
         return _fail(str(error))
     args.cmd = command
+    args.json = getattr(args, "json", False)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -74,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RelaunchError, ScenarioError) as error:
         return _fail(f"{_prog(args)}: error: {error}")
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (``| head``) went away: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -86,11 +123,54 @@ def _prog(args: argparse.Namespace) -> str:
 
 
 def _fail(message: str) -> int:
-    print(message, file=sys.stderr)
-    return 2
+    # One line, whatever the message carries (a TOML error quotes a line of the file).
+    print(" ".join(message.split()), file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _refuse_unknown_options(parser: argparse.ArgumentParser, words: list[str]) -> None:
+    """Name an unknown option before argparse reports anything else, as the subcommand that got it.
+
+    argparse checks required options first (``simulate --bogus`` would say that --preset is
+    missing) and reports leftovers as the top-level ``relaunch`` (pointing at the wrong --help).
+    """
+    chain = [parser]
+    known = set(parser._option_string_actions)
+    for word in words:
+        if word.startswith("-"):
+            continue
+        sub = _subcommands(chain[-1]).get(word)
+        if sub is None:
+            continue
+        chain.append(sub)
+        known |= set(sub._option_string_actions)
+    for word in words:
+        option = word.partition("=")[0]
+        if option.startswith("-") and len(option) > 1 and option not in known and not _is_number(option):
+            prog = chain[-1].prog
+            raise UsageError(f"{prog}: error: unrecognized option: {word} (see {prog} --help)")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 # -- arguments ------------------------------------------------------------------------------------
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines) + "\n\n" + _EXIT_HELP
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -98,12 +178,19 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="relaunch",
         description="Simulate, compare and apply restart policies. The decisions come from a pure kernel, "
         "so hours of failures replay in milliseconds.",
+        epilog=_examples(
+            "relaunch compare --scenario daemon-flaps",
+            "relaunch supervise web --image nginx:alpine --preset toolhive",
+        ),
     )
     parser.add_argument("--version", action="version", version=f"relaunch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
     check = commands.add_parser(
-        "check", help="validate a policy file and print the resolved policy", description=_CHECK_HELP
+        "check",
+        help="validate a policy file and print the resolved policy",
+        description=_CHECK_HELP,
+        epilog=_examples("relaunch check examples/toolhive-3.toml", "relaunch check my-policy.toml --json"),
     )
     check.add_argument("file", metavar="FILE", help="a TOML policy file")
     _json_flag(check)
@@ -114,6 +201,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="replay a scenario under one policy: timeline and summary",
         description="Replay a failure scenario under one policy in virtual time and print the timeline "
         "(run, start, duration, how it ended, decision, delay, reason) and a summary.",
+        epilog=_examples(
+            "relaunch simulate --preset toolhive --scenario crash-loop",
+            "relaunch simulate --policy my-policy.toml --scenario runs.jsonl --until 2h --json",
+        ),
     )
     _policy_options(sim, required=True)
     _scenario_options(sim)
@@ -124,7 +215,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "compare",
         help="replay a scenario under several policies: one row each, optionally a plot",
         description="Replay one failure scenario under several policies and print one row per policy: "
-        "availability, restarts, when it gave up, longest outage.",
+        "availability, restarts, when it gave up, longest outage. A policy file is shown by its name "
+        "key, or else by its file name.",
+        epilog=_examples(
+            "relaunch compare --scenario daemon-flaps --plot flaps.png",
+            "relaunch compare --presets docker,systemd --policy mine.toml --scenario oom-creep",
+        ),
     )
     compare.add_argument(
         "--presets",
@@ -141,7 +237,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _scenario_options(compare)
     compare.add_argument(
-        "--plot", metavar="FILE", help="draw one lane per policy to FILE.png or FILE.svg (needs matplotlib)"
+        "--plot",
+        metavar="FILE",
+        help="draw one lane per policy to FILE.png or FILE.svg (needs matplotlib); its folder must exist",
     )
     _json_flag(compare)
     compare.set_defaults(handler=_compare)
@@ -150,6 +248,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "presets",
         help="list the presets, or show one",
         description="List the presets with one line each; `relaunch presets show NAME` shows one.",
+        epilog=_examples("relaunch presets", "relaunch presets show systemd --json"),
     )
     _json_flag(presets)
     presets.set_defaults(handler=_presets)
@@ -158,6 +257,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "show",
         help="a preset's parameters, policy and crash-loop delays",
         description="Print a preset's keywords, the policy it builds, and the delays it gives a crash loop.",
+        epilog=_examples(
+            "relaunch presets show toolhive", "relaunch presets show docker --set max_retries=5"
+        ),
     )
     show.add_argument("name", metavar="NAME")
     show.add_argument(
@@ -170,15 +272,26 @@ def _build_parser() -> argparse.ArgumentParser:
         "supervise",
         help="supervise one container (Docker) or one local command (--exec) in the foreground",
         usage="relaunch supervise [-h] NAME (--image IMAGE | --exec) [--preset NAME | --policy FILE] "
-        "[--set KEY=VALUE] [--state FILE] [--network MODE] [-- COMMAND ...]",
+        "[--set KEY=VALUE] [--state FILE] [--network MODE] [--json] [-- COMMAND ...]",
         description="Supervise one container through the Docker adapter, or with --exec one local command "
-        "as a process group of its own, printing a line per decision. A container runs COMMAND (after --) "
-        "or its image's default, and Ctrl-C stops supervising and leaves it as it is. An --exec command "
-        "is COMMAND; Ctrl-C (or SIGTERM, SIGHUP) stops it (SIGTERM, SIGKILL 10 s later), and running the "
-        "same line again starts it again, or adopts it if a killed supervisor left it running. Without "
-        "--preset or --policy the policy is `recommended`.",
+        "as a process group of its own, printing a line per decision (with --json, one JSON object per "
+        "decision per line). A container runs COMMAND (after --) or its image's default; Ctrl-C stops "
+        "supervising and leaves it as it is. An --exec command is COMMAND; Ctrl-C (or SIGTERM, SIGHUP) "
+        "stops it (SIGTERM, SIGKILL 10 s later; a second Ctrl-C kills it at once), and running the same "
+        "line again starts it again, or adopts it if a killed supervisor left it running. Without "
+        "--preset or --policy the policy is `recommended` (--set then sets its keywords). The command "
+        "returns when the policy gives up (exit 1) or stops (exit 0), or when interrupted (exit 130).",
+        epilog=_examples(
+            "relaunch supervise web --image nginx:alpine --network bridge --preset toolhive",
+            "relaunch supervise job --exec --preset docker --set max_retries=3 -- sh -c 'exit 3'",
+        ),
     )
-    supervise.add_argument("name", metavar="NAME", help="the workload's name")
+    supervise.add_argument(
+        "name",
+        metavar="NAME",
+        help=f"the workload's name: letters, digits, '.', '-', '_', starting with a letter or digit, "
+        f"at most {NAME_LIMIT} characters",
+    )
     target = supervise.add_mutually_exclusive_group(required=True)
     target.add_argument("--image", help="the image to run (Docker)")
     target.add_argument(
@@ -186,21 +299,32 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     supervise.add_argument(
         "--network",
-        default="none",
-        help="the container's network mode (default: none; e.g. bridge, host)",
+        metavar="MODE",
+        help="the container's network mode (default: none; e.g. bridge, host); not with --exec",
     )
     _policy_options(supervise, required=False)
     supervise.add_argument(
         "--state",
         metavar="FILE",
-        help="the state store (default: relaunch-state.db; with --exec, relaunch-NAME.db)",
+        help=f"the state file, in a folder that exists (default: {CONTAINER_STATE} in the current folder; "
+        f"with --exec, {EXEC_STATE.format(name='NAME')})",
     )
+    _json_flag(supervise, "print one JSON object per decision, one per line")
     supervise.set_defaults(handler=_supervise)
 
     status = commands.add_parser(
-        "status", help="show the workloads in a state file", description="Show the persisted workloads."
+        "status",
+        help="show the workloads in state files",
+        description="Show the persisted workloads: those of --state FILE, or by default those of every "
+        f"state file supervise writes by default in the current folder ({CONTAINER_STATE} and "
+        f"{EXEC_STATE.format(name='*')}).",
+        epilog=_examples("relaunch status", "relaunch status --state /var/lib/relaunch/web.db --json"),
     )
-    status.add_argument("--state", metavar="FILE", default="relaunch-state.db", help="the state store")
+    status.add_argument(
+        "--state",
+        metavar="FILE",
+        help=f"the state file (default: {CONTAINER_STATE} and {EXEC_STATE.format(name='*')} here)",
+    )
     _json_flag(status)
     status.set_defaults(handler=_status)
     return parser
@@ -209,11 +333,12 @@ def _build_parser() -> argparse.ArgumentParser:
 _CHECK_HELP = """Validate a TOML policy file and print the policy it resolves to. A file is either a preset
 with keywords (preset = "toolhive", then max_retries = 5 ...) or a policy spelled out part by part
 (mode = "always", [backoff] kind = "exponential" ...), the shape `relaunch check --json` prints.
-TOML has no null: write "none"."""
+TOML has no null: write "none". Durations are seconds or strings with units: 90, "30s", "1h30m"."""
 
 
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+def _json_flag(parser: argparse.ArgumentParser, text: str = "print JSON instead of text") -> None:
+    # SUPPRESS: `presets --json show NAME` keeps the --json given before the subcommand.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=text)
 
 
 def _policy_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -243,11 +368,16 @@ def _scenario_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the scenario and the jitter (default 0)")
 
 
+#: The policy of ``supervise`` without --preset or --policy.
+DEFAULT_PRESET = "recommended"
+
+
 def _policy(args: argparse.Namespace) -> Policy:
+    """The policy of --policy or --preset (``recommended`` if neither), with --set applied to it."""
     if args.policy:
         return policyfile.load(args.policy, args.set)
     params = policyfile.with_overrides({}, args.set)
-    return policyfile.preset(args.preset, params, where="--set ")
+    return policyfile.preset(args.preset or DEFAULT_PRESET, params, where="--set ")
 
 
 def _run_options(args: argparse.Namespace) -> tuple[Scenario, float | None, int]:
@@ -363,9 +493,17 @@ def _simulate(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     scenario, until, seed = _run_options(args)
     policies = [policyfile.preset(name, params) for name, params in _compared_presets(args)]
-    policies += [policyfile.load(path) for path in args.policy]
+    from_files = [policyfile.load(path, default_name=Path(path).stem) for path in args.policy]
+    taken = [policy.name for policy in policies + from_files]
+    # Two files named alike (a/x.toml, b/x.toml), or a file named as a preset: show their paths.
+    policies += [
+        attrs.evolve(policy, name=path) if taken.count(policy.name) > 1 else policy
+        for policy, path in zip(from_files, args.policy, strict=True)
+    ]
     if not policies:
         raise UsageError(f"{_prog(args)}: error: --presets: no policy to compare")
+    if args.plot:
+        _folder_exists(args, "--plot", args.plot)
     results = [simulate(policy, scenario, until=until, seed=seed) for policy in policies]
     if args.plot:
         from .plot import PlotError, render
@@ -396,10 +534,51 @@ def _compared_presets(args: argparse.Namespace) -> list[tuple[str, dict[str, Any
     return [(name, {}) for name in names]
 
 
-# -- supervise and status (the Docker adapter) -----------------------------------------------------
+# -- supervise and status (the adapters) -----------------------------------------------------------
 
 #: The supervisor id the CLI's containers and state files carry (the adapter labels containers with it).
 SUPERVISOR_ID = "relaunch"
+
+#: Where state lives unless --state says otherwise, in the current folder: one file for the
+#: containers, one per --exec workload (two supervisor processes must not share one file).
+CONTAINER_STATE = "relaunch-state.db"
+EXEC_STATE = "relaunch-{name}.db"
+
+
+def default_state_path(name: str, *, exec_: bool) -> Path:
+    """Where ``supervise`` keeps its state without --state: ``relaunch-state.db`` for a container,
+    ``relaunch-NAME.db`` for ``--exec NAME``, in the current folder."""
+    return Path(EXEC_STATE.format(name=name) if exec_ else CONTAINER_STATE)
+
+
+def default_state_paths(folder: Path | None = None) -> list[Path]:
+    """The state files ``status`` reads without --state: every file :func:`default_state_path`
+    can name in ``folder`` (default: the current one) that exists, ``relaunch-state.db`` first."""
+    folder = Path.cwd() if folder is None else folder
+    container = folder / CONTAINER_STATE
+    found = [container] if container.is_file() else []
+    pattern = EXEC_STATE.format(name="*")
+    found += sorted(p for p in folder.glob(pattern) if p.name != CONTAINER_STATE and p.is_file())
+    return [p if folder != Path.cwd() else Path(p.name) for p in found]
+
+
+def _check_name(args: argparse.Namespace) -> None:
+    name = args.name
+    if not WORKLOAD_NAME.fullmatch(name):
+        if len(name) > NAME_LIMIT:
+            problem = f"at most {NAME_LIMIT} characters, got {len(name)}"
+        else:
+            problem = f"letters, digits, '.', '-', '_', starting with a letter or digit; got {name!r}"
+        raise UsageError(f"{_prog(args)}: error: NAME: must be {problem}")
+
+
+def _folder_exists(args: argparse.Namespace, flag: str, path: str) -> None:
+    """Refuse a file in a folder that does not exist, rather than create the folder."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise UsageError(f"{_prog(args)}: error: {flag} {path}: the folder {str(folder)!r} does not exist")
+    if Path(path).is_dir():
+        raise UsageError(f"{_prog(args)}: error: {flag} {path}: is a folder, not a file")
 
 
 def _adapter(args: argparse.Namespace, module: str) -> Any:
@@ -412,7 +591,7 @@ def _adapter(args: argparse.Namespace, module: str) -> Any:
         if error.name == "docker" or (error.name or "").startswith("docker."):
             raise UsageError(
                 f"{_prog(args)}: error: needs the Docker SDK, which is not installed: "
-                "pip install 'relaunch[docker]'"
+                "in the relaunch checkout, pip install -e '.[docker]'"
             ) from None
         if error.name is not None and module.startswith(error.name):
             raise UsageError(
@@ -422,86 +601,177 @@ def _adapter(args: argparse.Namespace, module: str) -> Any:
         raise
 
 
-def _reporter() -> Callable[[Any], None]:
+def _state_error(args: argparse.Namespace, path: Path, error: Exception) -> UsageError:
+    """A state file that cannot be used, as one line naming it."""
+    if isinstance(error, UnicodeDecodeError):
+        why = f"not a relaunch state file: byte {error.start} is not UTF-8 text"
+    elif isinstance(error, OSError):
+        why = f"cannot read: {error.strerror or error}"
+    else:
+        why = str(error).replace(f"state store {path}: ", "").replace(f"{path}: ", "")
+    return UsageError(f"{_prog(args)}: error: {path}: {why}")
+
+
+def _reporter(args: argparse.Namespace) -> Callable[[Any], None]:
+    """Print each decision: one line of text, or (``--json``) one JSON object per line."""
     style = Style(sys.stdout)
 
     def report(event: Any) -> None:
-        decision = event.decision
+        decision, outcome = event.decision, event.outcome
+        detail = getattr(event, "detail", "")
+        if args.json:
+            record = {
+                "workload": event.name,
+                "action": decision.action.value,
+                "delay": decision.delay,
+                "attempt": decision.attempt,
+                "rule": decision.rule.value,
+                "reason": decision.reason,
+                "cause": outcome.cause.value,
+                "exit_code": outcome.exit_code,
+                "signal": outcome.signal,
+                "detail": detail or None,
+                "ended_at": datetime.fromtimestamp(outcome.ended_at, UTC).isoformat(timespec="seconds"),
+            }
+            print(json.dumps(record), flush=True)
+            return
         action = decision.action.value
         line = f"{event.name}: {action}" + (f" in {span(decision.delay)}" if decision.restarts else "")
-        print(f"{style.bold(line)}: {decision.reason}", flush=True)
+        # The runtime's own words (Docker's error, the OS's) say why a start failed.
+        why = f" ({detail})" if detail else ""
+        print(f"{style.bold(line)}: {decision.reason}{why}", flush=True)
 
     return report
 
 
-def _supervise_exec(args: argparse.Namespace) -> int:
-    import shlex
+def _say(args: argparse.Namespace, text: str) -> None:
+    """A line for the person at the terminal; with --json it goes to stderr, stdout being data."""
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    process = _adapter(args, "relaunch.adapters.process")
-    if not args.cmd:
-        raise UsageError(f"{_prog(args)}: error: --exec needs a command after -- (see {_prog(args)} --help)")
-    policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
-    # One state file per supervisor process: two supervisors sharing one would overwrite each other.
-    state = args.state or f"relaunch-{args.name}.db"
-    print(f"supervising {args.name} ({shlex.join(args.cmd)}) with {policy.name}; Ctrl-C stops it", flush=True)
-    try:
-        code: int = process.run_foreground(args.name, args.cmd, policy, state, on_decision=_reporter())
-    except (OSError, ValueError, RuntimeError) as error:  # an unreadable or foreign state file
-        raise UsageError(f"{_prog(args)}: error: {error}") from None
-    return code
+
+class _Foreground:
+    """Run one supervised workload until its policy gives up or stops it, or the user interrupts.
+
+    The same for both adapters: exit 1 on a give-up, 0 on a stop, 130 when interrupted. A
+    container is left as it is on Ctrl-C; an --exec command is stopped (SIGTERM, then SIGKILL
+    after the grace), with a line saying so, and a second Ctrl-C kills it at once.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.done = threading.Event()
+        self.signalled = threading.Event()
+        self._emit = _reporter(args)
+
+    def hook(self, event: Any) -> None:
+        self._emit(event)
+        if not event.decision.restarts:
+            self.done.set()
+
+    def run(self, sup: Any, runtime: Any, phase: Any, grace: float = 0.0) -> int:
+        args, name = self.args, self.args.name
+        previous = {
+            signum: signal.signal(signum, lambda signum, frame: self.signalled.set())
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
+        interrupts = 0
+        try:
+            # A workload the state file knows as stopped or given up: running the line again is
+            # the operator's start.
+            # (A decision already reported is this run's own, e.g. a start that failed at once.)
+            if sup.status(name).phase in (phase.STOPPED, phase.GIVEN_UP) and not self.done.is_set():
+                sup.start(name)
+            while not self.done.wait(0.1):  # short waits: the handlers run on this thread
+                if not self.signalled.is_set():
+                    continue
+                self.signalled.clear()
+                interrupts += 1
+                if not args.exec_:
+                    _say(args, f"\nstopped supervising {name}; the container is left as it is")
+                    return EXIT_INTERRUPTED
+                if interrupts == 1:
+                    _say(
+                        args,
+                        f"\nstopping {name}: sent SIGTERM, waiting up to {span(grace)} for it to exit "
+                        "(Ctrl-C again kills it now)",
+                    )
+                    sup.stop(name)
+                else:
+                    _say(args, f"killing {name} now (SIGKILL)")
+                    runtime.kill(name)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if interrupts:
+            return EXIT_INTERRUPTED
+        return EXIT_GIVEN_UP if sup.status(name).phase is phase.GIVEN_UP else EXIT_DONE
 
 
 def _supervise(args: argparse.Namespace) -> int:
-    import threading
-
-    if args.exec_:
-        return _supervise_exec(args)
+    _check_name(args)
+    if args.exec_ and args.network is not None:
+        raise UsageError(f"{_prog(args)}: error: --network {args.network}: only for --image, not --exec")
+    if args.exec_ and not args.cmd:
+        raise UsageError(f"{_prog(args)}: error: --exec needs a command after -- (see {_prog(args)} --help)")
+    state = Path(args.state) if args.state else default_state_path(args.name, exec_=args.exec_)
+    _folder_exists(args, "--state", str(state))
+    policy = _policy(args)
     supervisor = _adapter(args, "relaunch.adapters.supervisor")
-    docker = _adapter(args, "relaunch.adapters.docker")
-    policy = _policy(args) if args.preset or args.policy else policyfile.preset("recommended")
-    report = _reporter()
-    args.state = args.state or "relaunch-state.db"
+    foreground = _Foreground(args)
+    if args.exec_:
+        import shlex
 
-    sdk_errors = _adapter(args, "docker.errors")
+        process = _adapter(args, "relaunch.adapters.process")
+        runtime, grace = process.ProcessRuntime(), process.STOP_GRACE_S
+        spec = process.ProcessSpec(args.cmd)
+        banner = f"supervising {args.name} ({shlex.join(args.cmd)}) with {policy.name}; Ctrl-C stops it"
+    else:
+        docker = _adapter(args, "relaunch.adapters.docker")
+        sdk_errors = _adapter(args, "docker.errors")
+        try:
+            runtime = docker.DockerRuntime(SUPERVISOR_ID)
+        except sdk_errors.DockerException as error:
+            raise UsageError(f"{_prog(args)}: error: cannot talk to the Docker daemon: {error}") from None
+        # No network unless asked: supervising must not open a path the user did not choose.
+        spec = docker.ContainerSpec(args.image, args.cmd or None, {"network_mode": args.network or "none"})
+        banner = f"supervising {args.name} ({args.image}) with {policy.name}; Ctrl-C stops supervising"
+        grace = 0.0
     try:
-        runtime = docker.DockerRuntime(SUPERVISOR_ID)
-    except sdk_errors.DockerException as error:
-        raise UsageError(f"{_prog(args)}: error: cannot talk to the Docker daemon: {error}") from None
-    try:
-        sup = supervisor.Supervisor(runtime, args.state, on_decision=report)
+        sup = supervisor.Supervisor(runtime, str(state), on_decision=foreground.hook)
     except (OSError, ValueError, RuntimeError) as error:  # an unreadable or foreign state file
         runtime.close()
-        raise UsageError(f"{_prog(args)}: error: {error}") from None
-    # No network unless asked: supervising must not open a path the user did not choose.
-    spec = docker.ContainerSpec(args.image, args.cmd or None, {"network_mode": args.network})
+        raise _state_error(args, state, error) from None
     try:
         try:
             sup.add(args.name, spec, policy)
         except supervisor.SupervisorError as error:  # e.g. a container of that name not ours
             raise UsageError(f"{_prog(args)}: error: {error}") from None
-        print(
-            f"supervising {args.name} ({args.image}) with {policy.name}; Ctrl-C stops supervising", flush=True
-        )
-        threading.Event().wait()  # decisions arrive on the adapter's threads until Ctrl-C
-    except KeyboardInterrupt:
-        print(f"\nstopped supervising {args.name}; the container is left as it is", flush=True)
+        _say(args, banner)
+        return foreground.run(sup, runtime, supervisor.Phase, grace)
     finally:
         sup.close()
-    return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    store = _adapter(args, "relaunch.adapters.store")
-    try:
-        meta, records = store.read_store(args.state)
-    except ValueError as error:  # StoreError: names the store and, for a bad row, the field
-        raise UsageError(f"{_prog(args)}: error: {error}") from None
-    rows = {name: _workload_status(record) for name, record in sorted(records.items())}
+    if args.state is not None:
+        paths = [Path(args.state)]
+    else:
+        paths = default_state_paths()
+        if not paths:
+            raise UsageError(
+                f"{_prog(args)}: error: no state file here ({CONTAINER_STATE} or "
+                f"{EXEC_STATE.format(name='NAME')}, which supervise writes by default); "
+                "give the one supervise --state wrote with --state FILE"
+            )
+    rows: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for name, row in _read_status(args, path).items():
+            rows[name if name not in rows else f"{name} ({path})"] = row
     if args.json:
         _print_json(rows)
         return 0
     if not rows:
-        print(f"{args.state}: no workloads")
+        print(f"{', '.join(map(str, paths))}: no workloads")
     for name, row in rows.items():
         restart = "" if row["restart_at"] is None else f", restart at {row['restart_at']}"
         print(
@@ -509,10 +779,29 @@ def _status(args: argparse.Namespace) -> int:
         )
         if row["reason"]:
             print(f"  last decision: {row['reason']}")
-    if meta.last_commit_at is not None:
-        saved = _iso(meta.last_commit_at)
-        print(f"{args.state}: last saved {saved} by pid {meta.owner_pid} on {meta.owner_host}")
     return 0
+
+
+def _read_status(args: argparse.Namespace, path: Path) -> dict[str, dict[str, Any]]:
+    """The status rows of one state store. The reading (and the check of every row) is the
+    store's; this turns every failure into one line naming the file (and the workload)."""
+    if path.is_dir():
+        raise UsageError(f"{_prog(args)}: error: {path}: is a folder, not a state file")
+    if not path.exists():
+        hint = f" (supervise --exec NAME writes {EXEC_STATE.format(name='NAME')})"
+        hint = "" if args.state is None else hint
+        raise UsageError(f"{_prog(args)}: error: {path}: no such state file{hint}")
+    store = _adapter(args, "relaunch.adapters.store")
+    try:
+        meta, records = store.read_store(path)
+    except (OSError, ValueError) as error:  # StoreError names the workload and field of a bad row
+        raise _state_error(args, path, error) from None
+    rows = {name: _workload_status(record) for name, record in sorted(records.items())}
+    for row in rows.values():
+        row["saved_at"] = None if meta.last_commit_at is None else _iso(meta.last_commit_at)
+        if args.state is None:
+            row["state_file"] = str(path)
+    return rows
 
 
 def _iso(t: float) -> str:
@@ -520,7 +809,7 @@ def _iso(t: float) -> str:
 
 
 def _workload_status(record: Any) -> dict[str, Any]:
-    """One persisted workload (a checked ``store.WorkloadRecord``) as a status row."""
+    """One persisted workload (a ``store.WorkloadRecord``, checked when read) as a status row."""
     return {
         "phase": record.phase.value,
         "restarts": record.state.restarts,

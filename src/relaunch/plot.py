@@ -39,7 +39,8 @@ def render(results: list[Simulation], path: str | Path) -> None:
         from matplotlib.patches import Patch
     except ImportError:
         raise PlotError(
-            "--plot needs matplotlib, which is not installed: pip install 'relaunch[plot]'"
+            "--plot needs matplotlib, which is not installed: in the relaunch checkout, "
+            "pip install -e '.[plot]' (or make demo)"
         ) from None
     until = results[0].until
     hours = until >= 3 * 3600
@@ -73,7 +74,7 @@ def render(results: list[Simulation], path: str | Path) -> None:
         frameon=False,
         fontsize=9,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The folder is the user's to make: a typo in it must not create a tree (the CLI checks first).
     try:
         figure.savefig(path)
     except OSError as error:

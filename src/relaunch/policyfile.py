@@ -7,22 +7,28 @@ A policy file is TOML, in one of two forms:
 * a policy spelled out part by part, in the shape of :meth:`Policy.to_dict` (``mode``,
   ``[backoff]`` with its ``kind`` ...).
 
-TOML has no null: write ``"none"`` where a keyword or field takes None. Every error is a
-:class:`PolicyError` naming the file and the key path.
+TOML has no null: write ``"none"`` where a keyword or field takes None. A duration is a number
+of seconds or a string with units (``"30s"``, ``"1h30m"``), in a file as in ``--set``, the same
+syntax as ``--until`` and scenario files (:func:`relaunch.units.parse_duration`). Every error is a
+:class:`PolicyError` naming the file (or ``--set``) and the key path as the file spells it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from . import presets
 from .kernel import Policy, PolicyError
 from .kernel.serialize import NONE
+from .units import parse_duration, read_text
 
 __all__ = [
     "describe_preset",
@@ -74,7 +80,25 @@ def preset(name: str, params: Mapping[str, Any] | None = None, where: str = "") 
     try:
         return entry.factory(**arguments)
     except PolicyError as error:
-        raise PolicyError(f"{where}{error}") from None
+        # The factory's parts speak of themselves (``Exponential.initial: must be > 0``); say it in
+        # the user's terms: the keyword that breaks it on its own, and what is wrong with the value.
+        why = _PART_PREFIX.sub("", str(error).removeprefix(f"{name}."), count=1)
+        culprit = next((key for key in arguments if _breaks(entry.factory, key, arguments[key])), None)
+        if culprit is not None and not why.startswith(f"{culprit}:"):
+            why = f"{culprit}: {why}"
+        raise PolicyError(f"{where}{why}") from None
+
+
+#: A kernel part's name at the start of its message (``Exponential.initial: ``).
+_PART_PREFIX = re.compile(r"^[A-Z][A-Za-z]*\.[a-z_]+: ")
+
+
+def _breaks(factory: Callable[..., Policy], key: str, value: Any) -> bool:
+    try:
+        factory(**{key: value})
+    except PolicyError:
+        return True
+    return False
 
 
 def parse_value(text: str) -> Any:
@@ -85,6 +109,21 @@ def parse_value(text: str) -> Any:
         return text
 
 
+#: A string that is a duration with units, such as ``"30s"`` or ``"1h30m"`` (a bare ``"90"`` stays a string).
+_DURATION = re.compile(r"\s*(\d+(\.\d+)?\s*(ms|d|h|m|s)\s*)+")
+
+
+def _durations(data: Any, key: str = "") -> Any:
+    """``data`` with every duration string (``"30s"``) replaced by its seconds, names left alone."""
+    if isinstance(data, dict):
+        return {k: v if k in ("name", "preset") else _durations(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_durations(item, key) for item in data]
+    if isinstance(data, str) and _DURATION.fullmatch(data):
+        return parse_duration(data, key)
+    return data
+
+
 def with_overrides(policy_data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     """Apply ``key=value`` assignments (dotted keys reach into parts: ``backoff.factor=3``)."""
     data: dict[str, Any] = json.loads(json.dumps(policy_data))  # a deep copy of plain data
@@ -93,39 +132,71 @@ def with_overrides(policy_data: dict[str, Any], assignments: list[str]) -> dict[
         if not separator or not key:
             raise PolicyError(f"--set {assignment!r}: expected key=value")
         *parents, leaf = key.split(".")
+        if not all(parents) or not leaf:
+            raise PolicyError(f"--set {assignment!r}: expected key=value (a dotted key: backoff.factor)")
         table = data
         for parent in parents:
             table = table.setdefault(parent, {})
             if not isinstance(table, dict):
                 raise PolicyError(f"--set {key}: {parent} is not a table")
-        table[leaf] = parse_value(text)
+        table[leaf] = _durations(parse_value(text), leaf)
     return data
 
 
-def load(path: str | Path, assignments: list[str] | None = None) -> Policy:
-    """The policy in a TOML file, with ``--set`` assignments applied first."""
+def _blame(path: Path, assignments: list[str], message: str) -> str:
+    """An error about the file, or about ``--set`` when the key it names came from ``--set``."""
+    message = message.removeprefix("policy.").removeprefix("policy: ")
+    for assignment in assignments:
+        key = assignment.partition("=")[0]
+        if message.startswith((f"{key}:", f"{key}.")):
+            return f"--set {message}"
+    return f"{path}: {message}"
+
+
+def load(
+    path: str | Path, assignments: list[str] | None = None, *, default_name: str | None = None
+) -> Policy:
+    """The policy in a TOML file, with ``--set`` assignments applied first.
+
+    ``default_name`` names a policy the file leaves unnamed (``compare`` passes the file's
+    name, so that two files of one preset can be told apart); a preset file is named after
+    its preset otherwise.
+    """
     path = Path(path)
+    assignments = assignments or []
     try:
-        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(read_text(path))
     except OSError as error:
         raise PolicyError(f"{path}: cannot read: {error.strerror or error}") from None
-    try:
-        data = tomllib.loads(text)
+    except UnicodeDecodeError as error:
+        raise PolicyError(f"{path}: not a TOML file: byte {error.start} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"{path}: not valid TOML: {error}") from None
-    data = with_overrides(data, assignments or [])
+    if not data and not assignments:
+        raise PolicyError(f'{path}: empty: expected preset = "NAME" or a policy (mode = "always" ...)')
+    named = "name" in data
+    try:
+        data = _durations(with_overrides(data, assignments))
+    except ValueError as error:  # a duration string out of range, e.g. "1e999s"
+        raise PolicyError(_blame(path, assignments, str(error))) from None
     if "preset" in data:
         name = data.pop("preset")
         if not isinstance(name, str):
             raise PolicyError(f"{path}: preset: must be a string, got {name!r}")
+        label = data.pop("name", default_name)
+        if label is not None and not isinstance(label, str):
+            raise PolicyError(f"{path}: name: must be a string, got {label!r}")
         try:
-            return preset(name, data)
+            policy = preset(name, data)
         except PolicyError as error:
-            raise PolicyError(f"{path}: {error}") from None
+            raise PolicyError(_blame(path, assignments, str(error))) from None
+        return policy if label is None else attrs.evolve(policy, name=label)
+    if not named and default_name is not None:
+        data["name"] = default_name
     try:
         return Policy.from_dict(data)
     except PolicyError as error:
-        raise PolicyError(f"{path}: {error}") from None
+        raise PolicyError(_blame(path, assignments, str(error))) from None
 
 
 def dumps_toml(data: Mapping[str, Any]) -> str:

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from .scenarios import Scenario
 from .simulate import Simulation, Step
-from .units import clock, span
+from .units import span
 
 __all__ = ["Style", "comparison", "comparison_json", "headline", "simulation_json", "timeline"]
 
@@ -50,7 +50,7 @@ def timeline(result: Simulation, style: Style) -> str:
         ),
     ]
     for step in result.steps:
-        start = f"{step.run:>5}  {clock(step.started_at):>10}  {span(step.duration):>9}  "
+        start = f"{step.run:>5}  {span(step.started_at):>10}  {span(step.duration):>9}  "
         if step.decision is None or step.ending is None:
             lines.append(f"{start}{'(running)':<12} {'':<8} {'':>7}  still running at the horizon")
             continue
@@ -83,7 +83,7 @@ def comparison(results: list[Simulation], style: Style) -> str:
     ]
     for result in results:
         summary = result.summary
-        gave_up = "never" if summary.gave_up_at is None else clock(summary.gave_up_at)
+        gave_up = "never" if summary.gave_up_at is None else span(summary.gave_up_at)
         if summary.stopped_at is not None:
             gave_up = "stopped"
         availability = f"{summary.availability:>12.1%}"
@@ -120,9 +120,9 @@ def _horizon(result: Simulation) -> str:
 def _ends(result: Simulation, style: Style) -> str:
     summary = result.summary
     if summary.gave_up_at is not None:
-        return style.bad(f"gave up at {clock(summary.gave_up_at)}")
+        return style.bad(f"gave up at {span(summary.gave_up_at)}")
     if summary.stopped_at is not None:
-        return f"stopped at {clock(summary.stopped_at)} (nothing to restart)"
+        return f"stopped at {span(summary.stopped_at)} (nothing to restart)"
     return style.good("never gave up")
 
 

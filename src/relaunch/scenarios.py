@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import attrs
 
 from .kernel import Cause, Outcome, OutcomeError
-from .units import parse_duration, span
+from .units import parse_duration, read_text, span
 
 __all__ = [
     "BUILTIN",
@@ -172,6 +172,11 @@ class Model:
         return _ModelRuns(self, seed)
 
 
+#: Disruptions that may fall while the workload is down between two runs before the run is refused:
+#: a tiny interval against a long delay would otherwise take minutes of sampling.
+MAX_SKIPPED_DISRUPTIONS = 1_000_000
+
+
 class _ModelRuns:
     def __init__(self, model: Model, seed: int) -> None:
         self._model = model
@@ -193,8 +198,15 @@ class _ModelRuns:
         if disruptions is not None:
             if self._next_event == -math.inf:
                 self._next_event = disruptions.every.sample(self._events)
+            skipped = 0
             while self._next_event <= start:
                 self._next_event += disruptions.every.sample(self._events)
+                skipped += 1
+                if skipped > MAX_SKIPPED_DISRUPTIONS:
+                    raise ScenarioError(
+                        f"disruptions.every: more than {MAX_SKIPPED_DISRUPTIONS} disruptions during "
+                        "one backoff delay: use a longer interval"
+                    )
             if self._next_event < end:
                 end, ending = self._next_event, disruptions.ending
         return end, ending
@@ -292,9 +304,12 @@ def load(name_or_path: str) -> Scenario:
             "or a .jsonl or .toml file"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as error:
         raise ScenarioError(f"{path}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        kind = "JSON-lines" if path.suffix == ".jsonl" else "TOML"
+        raise ScenarioError(f"{path}: not a {kind} file: byte {error.start} is not UTF-8 text") from None
     if path.suffix == ".jsonl":
         return _from_lines(path, text)
     return _from_toml(path, text)
@@ -321,7 +336,8 @@ def _from_lines(path: Path, text: str) -> Scenario:
         runs.append(_run(where, data))
     if not runs:
         raise ScenarioError(f"{path}: no runs (one JSON object per line)")
-    return Scenario(path.stem, f"{len(runs)} runs replayed from {path.name}", 3600.0, Replay(tuple(runs)))
+    replayed = f"{len(runs)} run{'s' if len(runs) != 1 else ''} replayed from {path.name}"
+    return Scenario(path.stem, replayed, 3600.0, Replay(tuple(runs)))
 
 
 _RUN_KEYS = ("duration", "cause", "exit_code", "signal")
@@ -346,7 +362,10 @@ def _ending(where: str, data: dict[str, Any], prefix: str) -> Ending:
     try:
         return Ending(causes[cause], exit_code, signal)
     except ScenarioError as error:
-        raise ScenarioError(f"{where}: {prefix}{error}") from None
+        # The kernel's wording is Python's ("None or an integer"); a file cannot write None.
+        raise ScenarioError(
+            f"{where}: {prefix}{str(error).replace('must be None or ', 'must be ')}"
+        ) from None
 
 
 def _duration(where: str, key: str, value: object) -> float:
@@ -390,10 +409,13 @@ def _from_toml(path: Path, text: str) -> Scenario:
         if "every" not in table:
             raise ScenarioError(f"{where}: disruptions.every: missing (required)")
         lost = {"cause": Cause.LOST.value, **table}
-        disruptions = Disruptions(
-            _distribution(where, "disruptions.every", table["every"]),
-            _ending(where, lost, "disruptions."),
-        )
+        every = _distribution(where, "disruptions.every", table["every"])
+        if _mean(every) < MIN_DISRUPTION_INTERVAL:
+            raise ScenarioError(
+                f"{where}: disruptions.every: must average at least {span(MIN_DISRUPTION_INTERVAL)}, "
+                f"got {table['every']!r}"
+            )
+        disruptions = Disruptions(every, _ending(where, lost, "disruptions."))
     until = _duration(where, "until", data.get("until", 3600.0))
     if not math.isfinite(until):
         raise ScenarioError(f"{where}: until: must be finite, got 'forever'")
@@ -401,6 +423,21 @@ def _from_toml(path: Path, text: str) -> Scenario:
     if not isinstance(description, str):
         raise ScenarioError(f"{where}: description: must be a string, got {description!r}")
     return Scenario(path.stem, description, until, Model(phases, disruptions))
+
+
+#: The shortest average interval between disruptions a scenario file may ask for: with none, a
+#: zero interval would never move the schedule past a run's start.
+MIN_DISRUPTION_INTERVAL = 0.001
+
+
+def _mean(duration: Duration) -> float:
+    if isinstance(duration, Fixed):
+        return duration.seconds
+    if isinstance(duration, Uniform):
+        return (duration.low + duration.high) / 2
+    if isinstance(duration, Exponential):
+        return duration.mean
+    return math.inf
 
 
 def _phase(where: str, prefix: str, data: object) -> Phase:

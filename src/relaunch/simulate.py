@@ -107,7 +107,8 @@ def simulate(policy: Policy, scenario: Scenario, *, until: float | None = None, 
 
 
 def _summarise(steps: list[Step], until: float) -> Summary:
-    uptime = sum(step.duration for step in steps)
+    # Summing the runs' (end - start) can exceed the horizon by a rounding error: not more than 100%.
+    uptime = min(sum(step.duration for step in steps), until)
     # Outages: from each run's end to the next run's start, or to the horizon after the last.
     starts = [step.started_at for step in steps[1:]] + [until]
     outages = [begin - step.ended_at for step, begin in zip(steps, starts, strict=True)]

@@ -1,11 +1,17 @@
-"""Durations as people write them (``90``, ``45s``, ``10m``, ``1h30m``) and as the CLI prints them."""
+"""Durations as people write them (``90``, ``45s``, ``10m``, ``1h30m``) and as the CLI prints them;
+reading the small text files the CLI takes."""
 
 from __future__ import annotations
 
+import errno
 import math
 import re
+import stat
+from pathlib import Path
 
-__all__ = ["clock", "parse_duration", "span"]
+from .kernel._explain import seconds
+
+__all__ = ["parse_duration", "read_text", "span"]
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
@@ -38,22 +44,27 @@ def parse_duration(text: object, field: str) -> float:
     return seconds
 
 
-def span(seconds: float) -> str:
-    """A compact duration: ``0.5s``, ``45.2s``, ``12m03s``, ``2h00m``."""
-    if seconds < 60:
-        return f"{seconds:.3g}s" if seconds < 1 and seconds != 0 else f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m" if hours >= 10 or not secs else f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s"
+#: The one duration format for people (``0.05s``, ``45.2s``, ``13m02s``, ``1h46m58s``), shared with
+#: the kernel's decision reasons so that a table and a reason never spell one duration two ways.
+span = seconds
+
+#: Files relaunch reads (policies, scenarios) are small; a bigger one is a mistake, not input.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
-def clock(seconds: float) -> str:
-    """A point in virtual time as ``H:MM:SS.s`` from the simulation's start."""
-    tenths = round(seconds * 10)
-    whole, tenth = divmod(tenths, 10)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}.{tenth}"
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a regular file of at most :data:`MAX_FILE_BYTES`.
+
+    Raises OSError (its ``strerror`` says why in plain words) or UnicodeDecodeError. A FIFO or a
+    device is refused before it is opened, so that ``--policy /dev/zero`` cannot hang.
+    """
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file", str(path))
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with path.open("rb") as file:
+        data = file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", str(path))
+    return data.decode("utf-8")

@@ -322,7 +322,11 @@ class DockerRuntime:
                 try:
                     self._c().api.start(cid)
                     return
-                except docker.errors.NotFound:
+                except docker.errors.NotFound as exc:
+                    # A 404 at start is either our container gone, or something it needs (its
+                    # network, e.g. `--network bogusnet`): only the first is an operator's removal.
+                    if self._inspect(self._c().api, name) is not None:
+                        self._raise_start_error(name, exc)
                     with self._lock:
                         self._ids.pop(name, None)
         except ForeignContainerError:

@@ -348,6 +348,16 @@ class ProcessRuntime:
             self._sink.removed(name)
         self._wake()
 
+    def kill(self, name: str) -> None:
+        """End a stop's grace now: SIGKILL the run's group at once (a second Ctrl-C asks for it)."""
+        with self._lock:
+            run = self._runs.get(name)
+            if run is not None:
+                # Still in _runs, so not reaped: the group id is still this run's (module docstring).
+                run.kill_at = None
+                self._stopping.pop(name, None)
+                _killpg(run.pid, signal.SIGKILL)
+
     def close(self) -> None:
         """Stop watching; the processes keep running, and a new supervisor adopts them."""
         with self._lock:

@@ -129,6 +129,7 @@ class DecisionEvent:
     run: str | None  # the run it is about (None for start failures and operator stops)
     outcome: Outcome
     decision: Decision
+    detail: str = ""  # the runtime's own words for a failed start (Docker's error, the OS's errno text)
 
 
 DecisionHook = Callable[[DecisionEvent], None]
@@ -542,7 +543,7 @@ class Supervisor:
                 },
             )
         if self._outbox is not None:
-            self._outbox.put(DecisionEvent(w.name, run, outcome, decision))
+            self._outbox.put(DecisionEvent(w.name, run, outcome, decision, detail))
 
     def _start_soon(self, w: _Workload) -> None:
         """A start no decision asked for (first start, operator start): now, once."""

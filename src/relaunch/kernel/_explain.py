@@ -20,8 +20,18 @@ __all__ = ["describe", "explain", "seconds"]
 
 
 def seconds(value: float) -> str:
-    """``3.0s``, ``0.1s``, ``0.05s``: one decimal from a second up, three digits below."""
-    return f"{value:.1f}s" if value >= 1.0 or value == 0.0 else f"{value:.3g}s"
+    """The one duration format for people: ``0.05s``, ``3.0s``, ``13m02s``, ``1h46m58s``.
+
+    Three digits below a second, one decimal below a minute, whole seconds from a minute up;
+    :func:`relaunch.units.span` is this function, so reasons and tables agree.
+    """
+    if value < 60:
+        return f"{value:.1f}s" if value >= 1.0 or value == 0.0 else f"{value:.3g}s"
+    if value == float("inf"):
+        return "forever"
+    hours, rest = divmod(round(value), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _ending(outcome: Outcome) -> str:
