@@ -25,6 +25,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ class Journal:
         self._error: str | None = None
         self._failing_since: float | None = None
         self._commits = 0
+        self._after: deque[tuple[int, Callable[[], None]]] = deque()  # (seq, call once durable)
         self._thread = threading.Thread(target=self._run, name="relaunch-store", daemon=True)
         self._thread.start()
 
@@ -83,6 +85,20 @@ class Journal:
             self._seq += 1
             self._cond.notify_all()
             return self._seq
+
+    def after(self, seq: int, call: Callable[[], None]) -> None:
+        """Call ``call`` (quick, and taking no lock of the caller's) once mark ``seq`` is durable.
+
+        Called at once if it is, or while the store fails (the supervisor goes on from memory);
+        otherwise by the writer thread right after the commit that makes it durable. Marks come
+        in order, so the calls do too.
+        """
+        with self._cond:
+            now = self._durable >= seq or self._error is not None or self._closing
+            if not now:
+                self._after.append((seq, call))
+        if now:
+            call()
 
     def wait(self, seq: int) -> bool:
         """Block until mark ``seq`` is durable (True), or return False while the store fails."""
@@ -109,9 +125,14 @@ class Journal:
             )
 
     def close(self, timeout: float) -> None:
-        """Commit what is marked (one last try) and stop the writer within ``timeout``."""
+        """Commit what is marked (one last try) and stop the writer within ``timeout``.
+
+        Calls still waiting for durability are dropped: what they would start, the next
+        supervisor starts (the store says STARTING).
+        """
         with self._cond:
             self._closing = True
+            self._after.clear()
             self._cond.notify_all()
         self._thread.join(timeout)
 
@@ -151,6 +172,10 @@ class Journal:
                 if began:
                     self._failing_since = time.time()
                 self._cond.notify_all()  # waiters go on from memory
+                waiting = [call for _, call in self._after]
+                self._after.clear()
+            for call in waiting:
+                call()
             if began:
                 logger.error(
                     "state store %s failing (%s); supervising from memory, retrying",
@@ -167,6 +192,11 @@ class Journal:
             self._last_commit_at = time.time()
             self._commits += 1
             self._cond.notify_all()
+            durable: list[Callable[[], None]] = []
+            while self._after and self._after[0][0] <= self._durable:
+                durable.append(self._after.popleft()[1])
+        for call in durable:
+            call()
         if ended:
             logger.warning(
                 "state store %s working again after %.1fs; every change is saved",

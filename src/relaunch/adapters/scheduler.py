@@ -15,6 +15,7 @@ schedules with its lock held) and nothing is taken while holding it.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import queue
@@ -39,7 +40,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, str, int]] = []  # (due, seq, name, token)
         self._seq = itertools.count()
         self._closed = False
-        self._due: queue.SimpleQueue[tuple[str, int] | None] = queue.SimpleQueue()
+        self._due: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._workers = [
             threading.Thread(target=self._work, name=f"relaunch-start-{n}", daemon=True)
             for n in range(workers)
@@ -55,6 +56,10 @@ class Scheduler:
             heapq.heappush(self._heap, (due, next(self._seq), name, token))
             if self._heap[0][2] == name and self._heap[0][3] == token:
                 self._cond.notify()  # a new earliest entry: the timer thread must wait less
+
+    def submit(self, call: Callable[[], None]) -> None:
+        """Run ``call`` on a start worker now (after whatever is queued before it)."""
+        self._due.put(call)
 
     def close(self, deadline: float) -> None:
         """Stop the timer; a start under way finishes, none begins after (by ``deadline``)."""
@@ -81,12 +86,12 @@ class Scheduler:
                     while self._heap and self._heap[0][0] <= now:
                         _, _, name, token = heapq.heappop(self._heap)
                         due.append((name, token))
-                for entry in due:
-                    self._due.put(entry)
+                for name, token in due:
+                    self._due.put(functools.partial(self._fire, name, token))
         finally:
             for _ in self._workers:
                 self._due.put(None)
 
     def _work(self) -> None:
-        while (entry := self._due.get()) is not None:
-            self._fire(*entry)
+        while (call := self._due.get()) is not None:
+            call()

@@ -27,7 +27,7 @@ thread                 what it does
 callers                ``add``, ``stop``, ``start``, ``status``, ``store_health``, ``close``
 runtime threads        the ``Sink`` methods (``run_started``, ``run_ended``, ``removed``, ...)
 ``relaunch-scheduler`` waits for the next due start (``scheduler.py``)
-``relaunch-start-N``   ``_fire``: waits for durability, calls ``Runtime.start``
+``relaunch-start-N``   ``_fire`` records a due start; ``_launch``, once durable, calls ``start``
 ``relaunch-store``     commits marked workloads (``persistence.py``); takes ``_lock`` to snapshot
 =====================  ==========================================================================
 
@@ -153,6 +153,7 @@ class _Workload:
     run: LiveRun | None = None
     unavailable: bool = False  # the last start found the runtime unavailable (logged once)
     seq: int = 0  # the journal mark of the latest change
+    start_id: int = 0  # counts recorded starts, so a start made stale while recorded is skipped
     action: threading.RLock = field(default_factory=threading.RLock)  # held across start/stop
 
     def record(self) -> WorkloadRecord:
@@ -375,6 +376,11 @@ class Supervisor:
         with self._acting(name) as w:
             if w is None:
                 return
+            if w.unavailable and w.phase is Phase.BACKING_OFF:
+                # The runtime answers again: the start it could not make is due now, not at the
+                # next retry.
+                self._cancel(w)
+                self._start_soon(w)
             match obs:
                 case Missing():
                     if w.fresh:
@@ -563,32 +569,37 @@ class Supervisor:
     # -- start workers ----------------------------------------------------------------------
 
     def _fire(self, name: str, token: int) -> None:
+        """A scheduled start is due: record it, and launch it once the record is durable.
+
+        Write-ahead: the decision that ordered this start, and the start itself, are on disk
+        before the runtime is asked (unless the store fails: then we go on from memory). The
+        wait happens in the journal, not here, so a start worker is never held by an fsync and
+        every start due in one burst shares one commit.
+        """
         with self._lock:
             w = self._workloads.get(name)
             if w is None or w.token != token or self._closed:
-                return
-        try:
-            with w.action:
-                self._start(w, token)
-        finally:
-            self._flush_hooks()
-
-    def _start(self, w: _Workload, token: int) -> None:
-        with self._lock:
-            if self._closed or w.token != token:
                 return  # cancelled (operator stop, removal, a new schedule) while it was due
             w.token = 0
             self._enter(w, Phase.STARTING)
             w.restart_at = None
-            create = w.fresh
-            began = self._clock.time()
+            w.start_id += 1
+            start_id, create, began = w.start_id, w.fresh, self._clock.time()
             self._mark(w)
             seq = w.seq
-        # Write-ahead: the decision that ordered this start, and the start itself, are on disk
-        # before the runtime is asked (unless the store fails: then we go on from memory).
-        self._journal.wait(seq)
+        launch = lambda: self._launch(w, start_id, create, began)  # noqa: E731 - a closure, by name
+        self._journal.after(seq, lambda: self._scheduler.submit(launch))
+
+    def _launch(self, w: _Workload, start_id: int, create: bool, began: float) -> None:
+        try:
+            with w.action:
+                self._start(w, start_id, create, began)
+        finally:
+            self._flush_hooks()
+
+    def _start(self, w: _Workload, start_id: int, create: bool, began: float) -> None:
         with self._lock:
-            if self._closed or w.phase is not Phase.STARTING or w.token != 0:
+            if self._closed or w.phase is not Phase.STARTING or w.start_id != start_id or w.token != 0:
                 return  # removed, stopped or rescheduled while the start was being recorded
         try:
             self._runtime.start(w.name, create=create)
