@@ -46,7 +46,6 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-
 @dataclass(frozen=True)
 class EngineKind:
     """One kind of engine the container tests run against."""
@@ -63,8 +62,12 @@ class EngineKind:
 
 
 ENGINES = {
-    "docker": EngineKind("docker", "DOCKER_HOST", ROOT / "scripts" / "docker-engine", "docker.sock", "docker.pid"),
-    "podman": EngineKind("podman", "PODMAN_HOST", ROOT / "scripts" / "podman-engine", "podman.sock", "podman.pid"),
+    "docker": EngineKind(
+        "docker", "DOCKER_HOST", ROOT / "scripts" / "docker-engine", "docker.sock", "docker.pid"
+    ),
+    "podman": EngineKind(
+        "podman", "PODMAN_HOST", ROOT / "scripts" / "podman-engine", "podman.sock", "podman.pid"
+    ),
 }
 
 
