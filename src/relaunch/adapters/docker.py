@@ -499,7 +499,8 @@ class DockerRuntime:
                 cause = Cause.OOM
             elif cid in self._stopping:
                 cause = Cause.STOPPED
-            elif cid in self._kill_lost or self._in_outage(finished_ns):
+            elif not self._podman and (cid in self._kill_lost or self._in_outage(finished_ns)):
+                # (Podman's containers outlive its service: no death is the service's doing.)
                 cause = Cause.LOST
             elif cid in self._killed:
                 cause = Cause.STOPPED
@@ -693,8 +694,8 @@ class DockerRuntime:
             recent = time.monotonic() - self._stop_grace
             self._kill_lost.update(cid for cid, seen in self._killed.items() if seen >= recent)
         for h in held.values():
-            # A settling death had no kill: the daemon going away did not cause it.
-            self._hand_over(h, lost=not h.settling)
+            # Podman's service going away kills nothing: a kill before it was an operator's.
+            self._hand_over(h, lost=not self._podman)
 
     def _begin_outage(self) -> None:
         """Start an outage window unless one is open (called with the lock held)."""
