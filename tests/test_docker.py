@@ -436,3 +436,28 @@ def test_readme_docker_example_runs(
         remove_labelled(docker_client, "demo")
     assert printed[-1] == "given-up 3"
     assert len(printed) == 5
+
+
+def test_readme_podman_line_runs(
+    docker_host: str, docker_client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Podman line, in place of the Docker example's runtime line and pointed at
+    the engine under test (its socket path is the only change), runs the example to its end."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Docker adapter") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    podman = section[section.index("### Podman") :]
+    line = podman[podman.index("```python\n") + len("```python\n") : podman.index("\n```\n")]
+    assert "\n" not in line
+    assert 'base_url="unix:///run/podman/podman.sock"' in line
+    [runtime_line] = [x for x in code.splitlines() if x.startswith("runtime = ")]
+    code = code.replace(runtime_line, line.replace("unix:///run/podman/podman.sock", docker_host))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)  # the line's base_url alone names the engine
+    monkeypatch.chdir(tmp_path)
+    remove_labelled(docker_client, "demo")
+    printed: list[str] = []
+    try:
+        exec(compile(code, "README.md", "exec"), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
+    finally:
+        remove_labelled(docker_client, "demo")
+    assert printed[-1] == "given-up 3"
