@@ -9,11 +9,14 @@ decide is pure, so timing the same pair again is timing the same work.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from benchmarks.harness import Case, Workload
 from relaunch import Cause, Decision, Outcome, Policy, Rule, State, presets
+from relaunch.runs import Run, drive
 
 #: Pairs kept per pattern: enough for several give-up episodes (toolhive's has 10 decisions).
 PAIRS = 256
@@ -22,36 +25,42 @@ CRASH_RUN = 0.5
 #: A run long enough to count as stable under every preset's threshold.
 STABLE_RUN = 3600.0
 
-#: Every preset with its default keywords, in the catalog's order.
-PRESETS: dict[str, Callable[[], Policy]] = {name: getattr(presets, name) for name in presets.names()}
+#: Keywords for presets that restart nothing unconfigured (Docker's and systemd's defaults are
+#: "no"), so that their rows time restarts as they always have: the README table's configurations.
+CONFIGURED: dict[str, dict[str, str]] = {
+    "docker": {"policy": "on-failure"},
+    "systemd": {"restart": "on-failure"},
+}
 
-OutcomeAt = Callable[[int, float], Outcome]
+#: Every preset in the registry, with its default keywords or those above.
+PRESETS: dict[str, Callable[[], Policy]] = {
+    name: functools.partial(presets.REGISTRY[name].factory, **CONFIGURED.get(name, {}))
+    for name in presets.names()
+}
+
+Runs = Iterator[Run]
 
 
-def crash_loop(i: int, t: float) -> Outcome:
-    return Outcome(started_at=t, ended_at=t + CRASH_RUN, exit_code=1)
+def crash_loop() -> Runs:
+    return itertools.repeat(Run(CRASH_RUN, exit_code=1))
 
 
-def stable_crash_mix(seed: int = 6) -> OutcomeAt:
+def stable_crash_mix(seed: int = 6) -> Runs:
     """Half the runs crash at once, half fail after running stably; a fixed seed keeps the mix."""
     rng = random.Random(seed)
-
-    def outcome(i: int, t: float) -> Outcome:
-        run = STABLE_RUN if rng.random() < 0.5 else CRASH_RUN
-        return Outcome(started_at=t, ended_at=t + run, exit_code=1)
-
-    return outcome
+    while True:
+        yield Run(STABLE_RUN if rng.random() < 0.5 else CRASH_RUN, exit_code=1)
 
 
-def flapping(i: int, t: float) -> Outcome:
+def flapping() -> Runs:
     """The workload vanishes without an exit status (the engine lost it), again and again."""
-    return Outcome(started_at=t, ended_at=t + CRASH_RUN, cause=Cause.LOST)
+    return itertools.repeat(Run(CRASH_RUN, cause=Cause.LOST))
 
 
-PATTERNS: dict[str, Callable[[], OutcomeAt]] = {
-    "crash loop": lambda: crash_loop,
+PATTERNS: dict[str, Callable[[], Runs]] = {
+    "crash loop": crash_loop,
     "stable/crash mix": stable_crash_mix,
-    "flapping (LOST)": lambda: flapping,
+    "flapping (LOST)": flapping,
 }
 
 
@@ -66,19 +75,21 @@ def exercised(policy: Policy, pattern: str, decisions: list[Decision]) -> bool:
     return any(d.restarts for d in decisions)
 
 
-def replay(policy: Policy, outcome_at: OutcomeAt, count: int) -> list[tuple[State, Outcome]]:
-    """The first `count` (state, outcome) pairs a supervisor would hand to `policy.decide`."""
+def replay(policy: Policy, runs: Runs, count: int) -> list[tuple[State, Outcome]]:
+    """The first `count` (state, outcome) pairs a supervisor would hand to `policy.decide`.
+
+    Through `runs.drive`, episode after episode: when a decision does not restart, a fresh
+    workload starts from `policy.start()` at that run's end.
+    """
     pairs: list[tuple[State, Outcome]] = []
-    state = policy.start(at=0.0)
-    t = 0.0
-    for i in range(count):
-        outcome = outcome_at(i, t)
-        decision = policy.decide(state, outcome)
-        pairs.append((state, outcome))
-        if decision.restarts:
-            state, t = decision.state, outcome.ended_at + decision.delay
-        else:
-            state, t = policy.start(at=outcome.ended_at), outcome.ended_at
+    at = 0.0
+    while len(pairs) < count:
+        state = policy.start(at=at)
+        for decision in drive(policy, state, runs, at=at):
+            pairs.append((state, decision.outcome))
+            state, at = decision.state, decision.outcome.ended_at
+            if len(pairs) == count:
+                break
     return pairs
 
 

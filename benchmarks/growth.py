@@ -65,7 +65,7 @@ def window_policy(kind: str, burst: int) -> Policy:
 
 def steady(policy: Policy, burst: int) -> list[tuple[State, Outcome]]:
     """The last PAIRS pairs of a crash loop long enough to fill the window several times."""
-    return replay(policy, crash_loop, 4 * burst + PAIRS)[-PAIRS:]
+    return replay(policy, crash_loop(), 4 * burst + PAIRS)[-PAIRS:]
 
 
 def window_case(kind: str, burst: int) -> Callable[[], Workload]:
@@ -87,7 +87,7 @@ def streak_policy() -> Policy:
 
 def streak_state(policy: Policy, attempt: int) -> State:
     """A state `attempt` restarts into one unstable streak, via the serialised form."""
-    state = replay(policy, crash_loop, 2)[-1][0]
+    state = replay(policy, crash_loop(), 2)[-1][0]
     data = state.to_dict()
     data["attempt"] = data["step"] = data["restarts"] = attempt
     return State.from_dict(data)
@@ -100,7 +100,7 @@ def streak_case(attempt: int) -> Callable[[], Workload]:
         pairs = []
         t = state.last_at
         for _ in range(PAIRS):
-            outcome = crash_loop(0, t)
+            outcome = next(crash_loop()).outcome(t)
             decision = policy.decide(state, outcome)
             if not (decision.restarts and math.isfinite(decision.delay)):
                 raise AssertionError(f"attempt {state.attempt}: {decision!r}")

@@ -10,8 +10,8 @@ the plain-function floor. Peers that run a whole retry loop per call report per 
 Each workload checks itself after it was timed (`verify`): a peer that silently stopped retrying
 early, or slept, would otherwise look fast. The checks run outside the timed region.
 
-This module must not import relaunch or a peer: the rows live in floors.py, peers.py, decide.py
-and growth.py.
+This module must not import relaunch or a peer: the rows live in floors.py, peers.py, decide.py,
+growth.py and health.py.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Case:
     """One row of the results table."""
 
     name: str
-    #: "floor", "peer", "decide", "window" or "streak": the table the row belongs to.
+    #: "floor", "peer", "decide", "window", "streak" or "health": the table the row belongs to.
     group: str
     #: Builds the workload; called once per process, inside the worker that times it, so setup
     #: (precomputing states, building 10**6-long streaks) is never timed and never repeated.

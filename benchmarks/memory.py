@@ -85,7 +85,7 @@ def deep_size(obj: object, shared_with: Iterable[object] = ()) -> int:
 def state_sizes() -> list[dict[str, Any]]:
     rows = []
     policy = decide.PRESETS["toolhive"]()
-    mid = decide.replay(policy, decide.crash_loop, 6)[-1][0]
+    mid = decide.replay(policy, decide.crash_loop(), 6)[-1][0]
     rows.append({"name": "toolhive, 5 restarts into a crash loop", "bytes": deep_size(mid, [policy])})
     base = growth.window_policy("count", 1)
     rows.append(
@@ -132,7 +132,7 @@ def allocations(count: int = 200) -> dict[str, Any]:
     allocates a few ints).
     """
     policy = decide.PRESETS["toolhive"]()
-    pairs = decide.replay(policy, decide.crash_loop, count)
+    pairs = decide.replay(policy, decide.crash_loop(), count)
     for s, o in pairs:  # warm up: a first call may fill a cache, which is not per-decision cost
         policy.decide(s, o)
     before = _reachable([policy, pairs])

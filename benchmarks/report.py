@@ -22,7 +22,7 @@ from typing import Any
 
 import pyperf
 
-from benchmarks import decide, floors, growth, peers
+from benchmarks import decide, fleet, floors, growth, peers
 from benchmarks.harness import Case, percentile
 
 ATTRS_FLOOR = floors.cases()[1].name
@@ -59,6 +59,7 @@ def build(
     samples: Mapping[str, Sequence[float]],
     memory: Mapping[str, Any],
     adapter: Mapping[str, Any],
+    fleet_results: Mapping[str, Any],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     rows = []
@@ -99,8 +100,14 @@ def build(
         "rows": rows,
         "memory": dict(memory),
         "adapter": dict(adapter),
+        "fleet": dict(fleet_results),
     }
+    # The peers of the fleet run in their own venv and node: their versions come from there.
+    versions = results["versions"]
+    versions.update({k: v for k, v in fleet_results.get("versions", {}).items() if k not in versions})
     results["targets"] = targets(rows, memory, adapter)
+    if fleet_results.get("runs"):
+        results["fleet"]["targets"] = fleet.targets(fleet_results, adapter)
     return results
 
 
@@ -244,6 +251,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         "decide": "relaunch `policy.decide`",
         "window": "Cost as work grows: budget windows",
         "streak": "Cost as work grows: streak length",
+        "health": "relaunch `check.observe` (health probes)",
     }
     for group, title in titles.items():
         group_rows = [r for r in rows if r["group"] == group]
@@ -299,6 +307,7 @@ def markdown(results: Mapping[str, Any]) -> str:
             ),
             "",
         ]
+    lines += fleet_markdown(results["fleet"])
     if results["targets"]:
         lines += [
             "## Targets (issue 6)",
@@ -313,6 +322,65 @@ def markdown(results: Mapping[str, Any]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def fleet_markdown(f: Mapping[str, Any]) -> list[str]:
+    """The supervisor fleet's table (issue 10), its floor, failed runs and targets."""
+    if not f:
+        return []
+    lines = [
+        "## Supervisors at fleet scale (issue 10)",
+        "",
+        f"N programs `{f['program']}`, restarted at once and forever; each run measured for "
+        f"{f['window_s']:g} s after all N started and {f['warmup_s']:g} s of warm-up, the supervisors "
+        "one after the other. *ideal* is N / "
+        f"{f['run_s']:g} s; CPU and RSS are the supervisor's own process (PM2: its God daemon), "
+        "children excluded; die-to-restart runs from a program's end stamp to its next start stamp "
+        "(benchmarks/README.md). Versions: " + ", ".join(f"{k} {v}" for k, v in f["versions"].items()) + ".",
+        "",
+    ]
+    if f.get("smoke"):
+        lines += [f"Smoke: {f['smoke']}.", ""]
+    lines += [
+        "| N | supervisor | restarts/s | ideal /s | of ideal | CPU ms / restart | RSS MB "
+        "| die-to-restart p50 / p99 ms | not restarted | all N running after s |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in f["runs"]:
+        lines.append(
+            f"| {r['n']} | {r['peer']} | {r['restarts_per_s']} | {r['ideal_per_s']:g} | {r['of_ideal']:.0%} "
+            f"| {_ms(r['cpu_ms_per_restart'])} | {r['rss_mb']} "
+            f"| {_ms(r['die_to_restart_ms_p50'])} / {_ms(r['die_to_restart_ms_p99'])} "
+            f"| {r['ends_not_restarted']} of {r['ends_in_window']} | {_ms(r['all_running_s'])} |"
+        )
+    fl = f["floor"]
+    lines += [
+        "",
+        f"No supervisor (a loop that spawns the program again when `waitpid` returns, {fl['runs']} "
+        f"runs): die-to-restart p50 {fl['die_to_restart_ms_p50']} ms, p99 {fl['die_to_restart_ms_p99']} ms.",
+        "",
+    ]
+    lines += [f"Failed: {e['peer']} at N={e['n']}: {e['error']}" for e in f["errors"]]
+    if f["errors"]:
+        lines.append("")
+    if f.get("targets"):
+        verdict = {True: "yes", False: "NO", None: "not measured"}
+        lines += [
+            "### Targets (issue 10)",
+            "",
+            "| target | limit | measured | met |",
+            "| --- | --- | ---: | --- |",
+            *(
+                f"| {t['target']} | {t['limit']} | {t['measured']} | {verdict[t['met']]} |"
+                for t in f["targets"]
+            ),
+            "",
+        ]
+    return lines
 
 
 def write_markdown(results: Mapping[str, Any], path: str) -> None:

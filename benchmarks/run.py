@@ -3,7 +3,8 @@
 pyperf (the harness of CPython's own pyperformance) times every row in fresh worker processes,
 calibrating the loop count and taking the median over processes x values; the same run then times
 single calls of every row in this process, interleaved, for p50/p99 per decision; then it measures
-memory and allocations, and writes the JSON and the markdown table (benchmarks/report.py).
+memory and allocations, the Docker adapter under load and the supervisor fleet (fleet.py), and
+writes the JSON and the markdown table (benchmarks/report.py).
 
 `--smoke` is pyperf's `--debug-single-value` (one process, one value, one loop per row) plus a few
 dozen samples per row: it proves every row runs and verifies itself, and says nothing about speed.
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 import pyperf
 
-from benchmarks import adapter_load, decide, floors, growth, memory, peers, report
+from benchmarks import adapter_load, decide, fleet, floors, growth, health, memory, peers, report
 from benchmarks.harness import Case, sample_per_call, time_calls
 
 
@@ -28,6 +29,7 @@ def all_cases() -> list[Case]:
         *peers.cases(),
         *decide.cases(),
         *growth.cases(),
+        *health.cases(),
     ]
 
 
@@ -49,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--only", metavar="REGEX", help="only the rows whose name matches")
     ap.add_argument("--samples", type=int, default=10_000, help="single-call samples per row (p50/p99)")
     ap.add_argument("--adapter-seconds", type=float, default=60.0, help="length of the Docker crash-loop run")
+    ap.add_argument(
+        "--fleet-seconds", type=float, default=fleet.WINDOW_S, help="fleet: measured window per run"
+    )
+    ap.add_argument("--fleet-sizes", default=",".join(map(str, fleet.SIZES)), help="fleet: the N to run")
+    ap.add_argument("--fleet-peers", default=",".join(fleet.PEERS), help="fleet: the supervisors to run")
     args = runner.parse_args(argv)
 
     cases = [c for c in all_cases() if not args.only or re.search(args.only, c.name)]
@@ -68,7 +75,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         adapter = {}
     else:
         adapter = adapter_load.measure(args.adapter_seconds)
-    results = report.build(cases, benches, samples, mem, adapter, args)
+    if args.smoke:
+        # A sanity run of the harness (server, stamps, teardown), relaunch alone: the peers are
+        # installed and run only by the full benchmark.
+        fleet_results = {
+            **fleet.measure(sizes=(2,), peers=("relaunch",), window_s=1.5, warmup_s=0.5),
+            "smoke": "relaunch at N=2 only; the peers and the other N run in the full benchmark",
+        }
+    elif args.only and not re.search(args.only, "fleet"):
+        fleet_results = {}
+    else:
+        fleet_results = fleet.measure(
+            sizes=[int(n) for n in args.fleet_sizes.split(",")],
+            peers=args.fleet_peers.split(","),
+            window_s=args.fleet_seconds,
+            warmup_s=min(fleet.WARMUP_S, args.fleet_seconds),
+        )
+    results = report.build(cases, benches, samples, mem, adapter, fleet_results, args)
     if args.json:
         report.write_json(results, args.json)
     if args.md:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from relaunch.compare import crash_loop_table, embed
+from relaunch.readme_table import crash_loop_table, embed
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 

@@ -81,3 +81,16 @@ def test_memory_is_measured(smoke: Smoke) -> None:
     assert memory["state_bytes"]
     assert all(row["bytes"] > 0 for row in memory["state_bytes"])
     assert "State" in memory["allocations"]["new_objects_per_decision"]
+
+
+def test_fleet_sanity_run(smoke: Smoke) -> None:
+    """Smoke mode runs the fleet harness once (relaunch, 2 workloads), checked and reported, peers skipped."""
+    results, table = smoke
+    fleet = results["fleet"]
+    assert [(run["peer"], run["n"]) for run in fleet["runs"]] == [("relaunch", 2)]
+    assert fleet["errors"] == []
+    run = fleet["runs"][0]
+    # The run verified itself: as many restart decisions as starts after the first of each workload.
+    assert run["starts"] - 2 <= run["restart_decisions"] <= run["starts"]
+    assert "## Supervisors at fleet scale" in table
+    assert "| 2 | relaunch |" in table

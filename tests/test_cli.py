@@ -154,7 +154,7 @@ def test_check_a_preset_with_a_none_keyword(tmp_path: Path) -> None:
         (
             'mode = "sometimes"\n',
             "policy.mode: unknown 'sometimes', expected one of always, on-failure, "
-            "on-success, on-abnormal, on-abort, never",
+            "on-success, on-abnormal, on-watchdog, on-abort, never",
         ),
         ("count_lost = 1\n", "policy.count_lost: must be true or false, got 1"),
         (

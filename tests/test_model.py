@@ -77,6 +77,7 @@ class Model:
         stable = (
             self.stable_after is not None
             and cause is not Cause.START_FAILED
+            and cause is not Cause.UNHEALTHY
             and ended - started >= self.stable_after
         )
         if stable:
@@ -163,6 +164,11 @@ class KernelAgainstModel(RuleBasedStateMachine):
     @rule(duration=st.floats(0.0, 150.0))
     def lost(self, duration: float) -> None:
         self._run(duration, Cause.LOST, None)
+
+    @precondition(lambda self: not self.stopped)
+    @rule(duration=st.floats(0.0, 150.0), code=st.sampled_from([None, 137]))
+    def health_kills(self, duration: float, code: int | None) -> None:
+        self._run(duration, Cause.UNHEALTHY, code)
 
     @precondition(lambda self: not self.stopped)
     @rule()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from relaunch import Action, Cause, Decision, Outcome, Policy, PolicyError, Rule, presets
-from relaunch.compare import Run, crash_loop, replay
+from relaunch.readme_table import Run, crash_loop, replay
 
 SIGHUP, SIGINT, SIGKILL, SIGPIPE = (
     int(signal.SIGHUP),
@@ -77,7 +77,7 @@ def test_docker_crash_loop_doubles_from_100ms_to_60s_and_never_gives_up(policy: 
 
 def test_docker_max_retries_allows_that_many_restarts() -> None:
     # ShouldRestart: on-failure restarts while restartCount < MaximumRetryCount, so N restarts, N + 1 runs.
-    decisions = crash_loop(presets.docker(max_retries=3))
+    decisions = crash_loop(presets.docker("on-failure", max_retries=3))
     assert actions(decisions) == [Action.RETRY] * 3 + [Action.GIVE_UP]
     assert decisions[-1].rule is Rule.BUDGET_EXHAUSTED
 
@@ -86,20 +86,21 @@ def test_docker_stable_run_resets_the_delay_but_never_the_count() -> None:
     # ShouldRestart: executionDuration >= 10 s sets the timeout back to 0 (next wait 100 ms);
     # restartCount is only ever incremented, so the stable run's restart counts too.
     decisions = replay(
-        presets.docker(max_retries=4), [crash(), crash(), crash(10.0), crash(), crash(), crash()]
+        presets.docker("on-failure", max_retries=4),
+        [crash(), crash(), crash(10.0), crash(), crash(), crash()],
     )
     assert actions(decisions) == [Action.RETRY, Action.RETRY, Action.RESET, Action.RETRY, Action.GIVE_UP]
     assert delays(decisions) == [0.1, 0.2, 0.1, 0.2]
 
 
 def test_docker_run_just_under_ten_seconds_is_not_stable() -> None:
-    decisions = replay(presets.docker(), [crash(), crash(9.999), crash()])
+    decisions = replay(presets.docker("on-failure"), [crash(), crash(9.999), crash()])
     assert delays(decisions) == [0.1, 0.2, 0.4]
 
 
 def test_docker_exit_codes_and_signals() -> None:
     # on-failure restarts only exitCode != 0; Docker sees a signal death as 128 + signo, never 0.
-    on_failure = presets.docker()
+    on_failure = presets.docker("on-failure")
     assert first(on_failure, crash(code=0)).rule is Rule.SUCCESS
     assert first(on_failure, crash(code=0)).action is Action.STOP
     assert first(on_failure, killed(SIGTERM)).action is Action.RETRY
@@ -111,12 +112,20 @@ def test_docker_exit_codes_and_signals() -> None:
 
 def test_docker_oom_start_failure_and_lost() -> None:
     # monitor.go: OOM is exit 137 like any other; a failed restart start is not retried.
-    assert first(presets.docker(), oom()).action is Action.RETRY
-    assert first(presets.docker(), start_failed()).action is Action.GIVE_UP
-    # Restore at daemon start: containerStart(resetRestartManager=true): at once, count 0, delay fresh.
-    decisions = replay(presets.docker(max_retries=1), [crash(), lost(), crash(), crash()])
-    assert actions(decisions) == [Action.RETRY, Action.RESET, Action.RETRY, Action.GIVE_UP]
-    assert delays(decisions) == [0.1, 0.0, 0.1]
+    assert first(presets.docker("on-failure"), oom()).action is Action.RETRY
+    assert first(presets.docker("on-failure"), start_failed()).action is Action.GIVE_UP
+    # Restore at daemon start (daemon.go restore): ShouldRestart on a restart manager rebuilt with
+    # the persisted RestartCount; if it says yes, containerStart(resetRestartManager=true): at
+    # once, count 0, delay fresh.
+    decisions = replay(
+        presets.docker("on-failure", max_retries=2), [crash(), lost(), crash(), crash(), crash()]
+    )
+    assert actions(decisions) == [Action.RETRY, Action.RESET, Action.RETRY, Action.RETRY, Action.GIVE_UP]
+    assert delays(decisions) == [0.1, 0.0, 0.1, 0.2]
+    # Both retries spent: the restored container stays down (issue 13).
+    spent = replay(presets.docker("on-failure", max_retries=1), [crash(), lost()])
+    assert actions(spent) == [Action.RETRY, Action.GIVE_UP]
+    assert spent[-1].rule is Rule.BUDGET_EXHAUSTED
     assert first(presets.docker("no"), lost()).action is Action.STOP
 
 
@@ -131,7 +140,7 @@ def test_docker_rejects_bad_parameters() -> None:
     with pytest.raises(PolicyError, match=r"docker\.policy.*'sometimes'"):
         presets.docker("sometimes")
     with pytest.raises(PolicyError, match=r"docker\.max_retries.*-1"):
-        presets.docker(max_retries=-1)
+        presets.docker("on-failure", max_retries=-1)
 
 
 # --- Kubernetes ----------------------------------------------------------------------------------
@@ -218,7 +227,7 @@ def test_kubernetes_rejects_bad_parameters() -> None:
 def test_systemd_crash_loop_hits_the_start_limit() -> None:
     # ratelimit_below: 5 starts in the 10 s window opened by the first start at 0: restarts at 0.6,
     # 1.2, 1.8, 2.4; the restart due at 3.0 is refused: start-limit-hit after 5 runs.
-    decisions = crash_loop(presets.systemd())
+    decisions = crash_loop(presets.systemd("on-failure"))
     assert delays(decisions) == [0.1, 0.1, 0.1, 0.1]
     assert decisions[-1].action is Action.GIVE_UP
     assert decisions[-1].rule is Rule.BUDGET_EXHAUSTED
@@ -227,24 +236,28 @@ def test_systemd_crash_loop_hits_the_start_limit() -> None:
 
 def test_systemd_start_limit_window_reopens_strictly_after_the_interval() -> None:
     # ratelimit_below opens a new window when now - begin > interval (strictly).
-    tight = presets.systemd(restart_sec=0.0, start_limit_burst=2, start_limit_interval_sec=10.0)
+    tight = presets.systemd("on-failure", restart_sec=0.0, start_limit_burst=2, start_limit_interval_sec=10.0)
     assert actions(replay(tight, [crash(5.0), crash(5.0)])) == [Action.RETRY, Action.GIVE_UP]
     assert actions(replay(tight, [crash(5.0), crash(5.001), crash(0.5)])) == [Action.RETRY] * 3
     # Runs of 3 s: starts 0, 3.1, 6.2, 9.3 in one window, 12.4 opens the next: never refused.
-    assert all(d.action is Action.RETRY for d in crash_loop(presets.systemd(), run=3.0, crashes=200))
+    assert all(
+        d.action is Action.RETRY for d in crash_loop(presets.systemd("on-failure"), run=3.0, crashes=200)
+    )
 
 
 @pytest.mark.parametrize("params", [{"start_limit_burst": 0}, {"start_limit_interval_sec": 0.0}])
 def test_systemd_zero_interval_or_burst_disables_the_start_limit(params: dict[str, Any]) -> None:
     # ratelimit_below: "not configured" (interval 0 or burst 0) always allows.
-    assert all(d.action is Action.RETRY for d in crash_loop(presets.systemd(**params), crashes=300))
+    assert all(
+        d.action is Action.RETRY for d in crash_loop(presets.systemd("on-failure", **params), crashes=300)
+    )
 
 
 def test_systemd_restart_steps_interpolate_and_never_reset() -> None:
     # service_restart_usec_next: RestartSec * (Max/RestartSec) ** ((n-1)/Steps) for n <= Steps, then Max;
     # n_restarts is flushed only by a start after a stop, so 100 s runs do not bring it back.
     policy = presets.systemd(
-        restart_sec=1.0, restart_steps=5, restart_max_delay_sec=32.0, start_limit_burst=0
+        "on-failure", restart_sec=1.0, restart_steps=5, restart_max_delay_sec=32.0, start_limit_burst=0
     )
     assert delays(crash_loop(policy, crashes=7)) == pytest.approx([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 32.0])
     assert delays(crash_loop(policy, run=100.0, crashes=7)) == pytest.approx([1, 2, 4, 8, 16, 32, 32])
@@ -252,8 +265,11 @@ def test_systemd_restart_steps_interpolate_and_never_reset() -> None:
 
 def test_systemd_restart_sec_without_interpolation() -> None:
     # RestartSteps without RestartMaxDelaySec is ignored; Max below RestartSec lowers RestartSec.
-    assert delays(crash_loop(presets.systemd(restart_sec=2.0, restart_steps=3), crashes=3)) == [2.0] * 3
-    lowered = presets.systemd(restart_sec=5.0, restart_max_delay_sec=2.0, restart_steps=3)
+    assert (
+        delays(crash_loop(presets.systemd("on-failure", restart_sec=2.0, restart_steps=3), crashes=3))
+        == [2.0] * 3
+    )
+    lowered = presets.systemd("on-failure", restart_sec=5.0, restart_max_delay_sec=2.0, restart_steps=3)
     assert delays(crash_loop(lowered, crashes=3)) == [2.0] * 3
 
 
@@ -284,7 +300,7 @@ def test_systemd_restart_modes(restart: str, restarted: set[str]) -> None:
 def test_systemd_clean_exits() -> None:
     # is_clean_exit, EXIT_CLEAN_DAEMON: code 0, SuccessExitStatus codes, SIGHUP/SIGINT/SIGTERM/SIGPIPE
     # and SuccessExitStatus signals are clean; on-failure leaves them down.
-    policy = presets.systemd(success_exit_status=(3, "SIGUSR1"))
+    policy = presets.systemd("on-failure", success_exit_status=(3, "SIGUSR1"))
     for run in (
         crash(code=0),
         crash(code=3),
@@ -298,14 +314,14 @@ def test_systemd_clean_exits() -> None:
 def test_systemd_prevent_beats_force_beats_mode() -> None:
     # service_shall_restart: RestartPreventExitStatus first, then RestartForceExitStatus, then Restart=.
     both = presets.systemd(
-        restart_prevent_exit_status=(1, "SIGKILL"), restart_force_exit_status=(1, "SIGKILL")
+        "on-failure", restart_prevent_exit_status=(1, "SIGKILL"), restart_force_exit_status=(1, "SIGKILL")
     )
     assert first(both, crash(code=1)).rule is Rule.PREVENTED
     assert first(both, killed(SIGKILL)).rule is Rule.PREVENTED
     forced = presets.systemd("no", restart_force_exit_status=(3,))
     assert first(forced, crash(code=3)).rule is Rule.FORCED
     # A clean exit (SuccessExitStatus=3) that is also forced restarts even under on-failure.
-    clean_forced = presets.systemd(success_exit_status=(3,), restart_force_exit_status=(3,))
+    clean_forced = presets.systemd("on-failure", success_exit_status=(3,), restart_force_exit_status=(3,))
     assert first(clean_forced, crash(code=3)).action is Action.RETRY
 
 
@@ -314,26 +330,26 @@ def test_systemd_oom_start_failure_and_lost() -> None:
     assert first(presets.systemd("on-abnormal"), oom()).action is Action.RETRY
     assert first(presets.systemd("on-abort"), oom()).action is Action.STOP
     # An exec failure is exit 203: on-failure retries it under the start limit, on-abnormal does not.
-    decisions = replay(presets.systemd(), [start_failed()] * 6)
+    decisions = replay(presets.systemd("on-failure"), [start_failed()] * 6)
     assert actions(decisions) == [Action.RETRY] * 4 + [Action.GIVE_UP]
     assert first(presets.systemd("on-abnormal"), start_failed()).action is Action.GIVE_UP
     # A reboot: fresh counters and a fresh window in which the boot start counts, so 4 more restarts.
-    decisions = replay(presets.systemd(), [crash()] * 3 + [lost()] + [crash()] * 6)
+    decisions = replay(presets.systemd("on-failure"), [crash()] * 3 + [lost()] + [crash()] * 6)
     assert actions(decisions) == [Action.RETRY] * 3 + [Action.RESET] + [Action.RETRY] * 4 + [Action.GIVE_UP]
     assert first(presets.systemd("no"), lost()).action is Action.STOP
 
 
 def test_systemd_rejects_bad_parameters() -> None:
     with pytest.raises(PolicyError, match=r"systemd\.restart.*'on-watchdog'"):
-        presets.systemd("on-watchdog")
+        presets.systemd("on-reboot")
     with pytest.raises(PolicyError, match=r"systemd\.success_exit_status.*'TERM'"):
-        presets.systemd(success_exit_status=("TERM",))
+        presets.systemd("on-failure", success_exit_status=("TERM",))
     with pytest.raises(PolicyError, match=r"systemd\.restart_force_exit_status.*256"):
-        presets.systemd(restart_force_exit_status=(256,))
+        presets.systemd("on-failure", restart_force_exit_status=(256,))
     with pytest.raises(PolicyError, match=r"systemd\.restart_steps.*-1"):
-        presets.systemd(restart_steps=-1)
+        presets.systemd("on-failure", restart_steps=-1)
     with pytest.raises(PolicyError, match=r"systemd\.restart_sec"):
-        presets.systemd(restart_sec=float("inf"))
+        presets.systemd("on-failure", restart_sec=float("inf"))
 
 
 # --- supervisord ---------------------------------------------------------------------------------
@@ -612,8 +628,8 @@ def test_nomad_delay_mode_waits_for_the_window_end_without_jitter() -> None:
     waited = decisions[2]
     assert waited.outcome.ended_at + waited.delay == 1800.0
     assert all(d.action is Action.RETRY for d in decisions)
-    # attempts = 0: no restarts at all, whatever the mode.
-    assert actions(crash_loop(presets.nomad(attempts=0, mode="delay"))) == [Action.GIVE_UP]
+    # attempts = 0: no restarts at all (mode "delay" with 0 attempts is rejected, see below).
+    assert actions(crash_loop(presets.nomad(attempts=0, mode="fail"))) == [Action.GIVE_UP]
 
 
 def test_nomad_jitter_is_reproducible_from_the_seed() -> None:
@@ -680,7 +696,9 @@ def test_get_builds_the_preset_by_name(name: str) -> None:
 
 
 def test_get_passes_parameters() -> None:
-    assert presets.get("docker", max_retries=2) == presets.docker(max_retries=2)
+    assert presets.get("docker", policy="on-failure", max_retries=2) == presets.docker(
+        "on-failure", max_retries=2
+    )
     assert presets.get("nomad", mode="delay", job_type="batch") == presets.nomad(
         mode="delay", job_type="batch"
     )
@@ -718,14 +736,18 @@ def test_every_preset_restarts_nothing_after_an_operator_stop(name: str) -> None
     assert first(presets.get(name), stopped()).rule is Rule.OPERATOR_STOP
 
 
-#: Issue 3's signatures, verbatim: names, order and defaults.
+#: Issue 3's signatures: names, order and defaults, with issue 13's changes (each system's own
+#: defaults: Docker and systemd restart nothing unconfigured, Nomad's depend on the job type; the
+#: kubelet's restartPolicyRules and systemd's RestartRandomizedDelaySec added).
 ISSUE_SIGNATURES = {
-    "docker": "(policy='on-failure', max_retries=0)",
-    "kubernetes": "(restart_policy='Always', initial=10.0, max=300.0, reset_after=600.0)",
+    "docker": "(policy='no', max_retries=0)",
+    "kubernetes": (
+        "(restart_policy='Always', initial=10.0, max=300.0, reset_after=600.0, restart_policy_rules=())"
+    ),
     "kubernetes_reduced": "()",
     "systemd": (
-        "(restart='on-failure', restart_sec=0.1, restart_steps=0, restart_max_delay_sec=None, "
-        "start_limit_interval_sec=10.0, start_limit_burst=5, success_exit_status=(), "
+        "(restart='no', restart_sec=0.1, restart_steps=0, restart_max_delay_sec=None, "
+        "restart_randomized_delay_sec=0.0, start_limit_interval_sec=10.0, start_limit_burst=5, success_exit_status=(), "
         "restart_prevent_exit_status=(), restart_force_exit_status=())"
     ),
     "supervisord": "(startsecs=1.0, startretries=3, autorestart='unexpected', exitcodes=(0,))",
@@ -735,7 +757,7 @@ ISSUE_SIGNATURES = {
         "(autorestart=True, min_uptime=1.0, max_restarts=16, restart_delay=0.0, "
         "exp_backoff_restart_delay=None, stop_exit_codes=())"
     ),
-    "nomad": "(attempts=2, interval=1800.0, delay=15.0, mode='fail', job_type='service')",
+    "nomad": "(attempts=None, interval=None, delay=None, mode='fail', job_type='service')",
 }
 
 

@@ -24,6 +24,28 @@ _SIGNAL_NAMES = sorted(s.name for s in signal.Signals if s.name.startswith("SIG"
 _STATUSES = st.lists(st.one_of(st.integers(0, 255), st.sampled_from(_SIGNAL_NAMES)), max_size=4)
 _CODES = st.lists(st.integers(0, 255), max_size=4)
 
+
+@st.composite
+def _nomad_blocks(draw: st.DrawFn) -> tuple[int, float, float, str]:
+    """A restart block Nomad's RestartPolicy.Validate accepts: (attempts, interval, delay, mode)."""
+    mode = draw(st.sampled_from(["fail", "delay"]))
+    attempts = draw(st.integers(0 if mode == "fail" else 1, 5))
+    interval = draw(_floats(5.0, 3600.0))
+    delay = draw(_floats(0.0, min(30.0, interval / attempts if attempts else 30.0)))
+    if attempts * delay > interval:  # float rounding at the edge
+        delay = 0.0
+    return attempts, interval, delay, mode
+
+
+_RULES = st.lists(
+    st.builds(
+        lambda operator, values: {"action": "Restart", "exitCodes": {"operator": operator, "values": values}},
+        st.sampled_from(["In", "NotIn"]),
+        st.lists(st.integers(0, 255), max_size=4),
+    ),
+    max_size=3,
+)
+
 #: Every preset, with its parameters drawn across their valid ranges.
 PRESETS: dict[str, st.SearchStrategy[Policy]] = {
     "docker": st.one_of(
@@ -36,15 +58,19 @@ PRESETS: dict[str, st.SearchStrategy[Policy]] = {
         _floats(0.001, 100.0),
         _floats(0.001, 1000.0),
         _floats(0.001, 2000.0),
+        _RULES,
     ),
     "kubernetes_reduced": st.builds(presets.kubernetes_reduced),
     "systemd": st.builds(
         presets.systemd,
-        restart=st.sampled_from(["no", "always", "on-success", "on-failure", "on-abnormal", "on-abort"]),
+        restart=st.sampled_from(
+            ["no", "always", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort"]
+        ),
         # systemd counts in microseconds; below that the geometric curve's ratio can overflow.
         restart_sec=st.just(0.0) | _floats(1e-6, 10.0),
         restart_steps=st.integers(0, 10),
         restart_max_delay_sec=st.none() | _floats(0.0, 100.0),
+        restart_randomized_delay_sec=st.just(0.0) | _floats(0.0, 30.0),
         start_limit_interval_sec=_floats(0.0, 60.0),
         start_limit_burst=st.integers(0, 10),
         success_exit_status=_STATUSES,
@@ -80,12 +106,9 @@ PRESETS: dict[str, st.SearchStrategy[Policy]] = {
         stop_exit_codes=_CODES,
     ),
     "nomad": st.builds(
-        presets.nomad,
-        attempts=st.integers(0, 5),
-        interval=_floats(0.1, 3600.0),
-        delay=_floats(0.0, 30.0),
-        mode=st.sampled_from(["fail", "delay"]),
-        job_type=st.sampled_from(["service", "batch", "system", "sysbatch"]),
+        lambda block, job_type: presets.nomad(*block, job_type=job_type),
+        _nomad_blocks(),
+        st.sampled_from(["service", "batch", "system", "sysbatch"]),
     ),
     "toolhive": st.builds(
         presets.toolhive,
@@ -110,6 +133,9 @@ _ENDINGS: st.SearchStrategy[dict[str, Any]] = st.one_of(
             {"cause": Cause.OOM, "exit_code": 137},
             {"cause": Cause.OOM, "signal": 9},
             {"cause": Cause.OOM},
+            {"cause": Cause.UNHEALTHY},
+            {"cause": Cause.UNHEALTHY, "exit_code": 137},
+            {"cause": Cause.UNHEALTHY, "signal": 9},
             {"cause": Cause.LOST},
             {"cause": Cause.START_FAILED},
             {"cause": Cause.STOPPED},
@@ -241,7 +267,9 @@ _FAILURES = st.one_of(
 @given(st.integers(1, 20), st.lists(st.tuples(_DURATIONS, _FAILURES), min_size=25, max_size=25))
 def test_docker_on_failure_gives_up_at_exactly_failure_n_plus_one(max_retries: int, runs: list[Any]) -> None:
     """Docker with max_retries=N restarts N failures, stable or not, and gives up at failure N + 1."""
-    decisions = drive(presets.docker(max_retries=max_retries), [(d, e, 0.0) for d, e in runs], seed=0)
+    decisions = drive(
+        presets.docker("on-failure", max_retries=max_retries), [(d, e, 0.0) for d, e in runs], seed=0
+    )
     assert [d.action is Action.GIVE_UP for _, d in decisions].index(True) == max_retries
 
 
@@ -347,19 +375,13 @@ def test_pm2_unstable_restarts_match_handle_exit(
         run_start = now + restart_delay
 
 
-@given(
-    st.integers(0, 5),
-    _floats(0.1, 200.0),
-    _floats(0.0, 30.0),
-    st.sampled_from(["fail", "delay"]),
-    st.lists(_floats(0.0, 60.0), min_size=1, max_size=40),
-    _SEEDS,
-)
+@given(_nomad_blocks(), st.lists(_floats(0.0, 60.0), min_size=1, max_size=40), _SEEDS)
 def test_nomad_restarts_match_get_state(
-    attempts: int, interval: float, delay: float, mode: str, durations: list[float], seed: int
+    block: tuple[int, float, float, str], durations: list[float], seed: int
 ) -> None:
     """Nomad restarts, waits or fails exactly as GetState's tumbling window says, and every normal
     restart waits delay plus less than 25 % of it."""
+    attempts, interval, delay, mode = block
     policy = presets.nomad(attempts=attempts, interval=interval, delay=delay, mode=mode)
     begin, count = 0.0, 0
     for _state, decision in drive(policy, [(d, {"exit_code": 1}, 0.0) for d in durations], seed):

@@ -305,7 +305,7 @@ def test_stop_before_the_first_start_is_recorded(harness: Harness, tmp_path: Pat
 
 def test_signal_classification_under_systemd(harness: Harness) -> None:
     """Under ``presets.systemd()`` (on-failure), death by SIGTERM is clean and SIGSEGV a failure."""
-    systemd = presets.systemd(restart_sec=0.05)
+    systemd = presets.systemd("on-failure", restart_sec=0.05)
     sup, _ = harness.supervisor()
     sup.add("term", sh("kill -TERM $$"), systemd)
     sup.add("segv", sh("kill -SEGV $$"), systemd)

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from relaunch.compare import END_MARKER, START_MARKER, crash_loop_table, embed
+from relaunch.readme_table import END_MARKER, START_MARKER, crash_loop_table, embed
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 

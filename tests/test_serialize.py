@@ -163,7 +163,7 @@ def test_none_is_spelled_none_where_there_is_no_null() -> None:
         (
             {"mode": "sometimes"},
             "policy.mode: unknown 'sometimes', expected one of always, on-failure, on-success, "
-            "on-abnormal, on-abort, never",
+            "on-abnormal, on-watchdog, on-abort, never",
         ),
         (
             {"stability": {"after": 30, "resets": "all"}},

@@ -239,7 +239,7 @@ def test_a_toml_model_has_phases_and_disruptions(tmp_path: Path) -> None:
         ),
         (
             '{"duration": 1, "cause": "crashed"}\n',
-            "{path}:1: cause: unknown 'crashed', expected one of exited, oom, start-failed, lost",
+            "{path}:1: cause: unknown 'crashed', expected one of exited, oom, unhealthy, start-failed, lost",
         ),
         (
             '{"duration": 1, "exit_code": 300}\n',

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from relaunch import Action, Cause, CountBudget, Exponential, Policy, Rule, presets
+from relaunch import Action, Cause, Constant, CountBudget, Exponential, Policy, Rule, presets
 from relaunch.adapters.clock import ManualClock
 from relaunch.adapters.runtime import (
     Ended,
@@ -404,3 +404,30 @@ def test_operator_start_after_give_up_starts_with_a_fresh_state(
     sup.start("w")
     time.sleep(0.05)
     assert len(runtime.starts) == 2
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_stopped_workload_resumes_at_start_only_if_the_policy_says_so(
+    tmp_path: Path, clock: ManualClock, resume: bool
+) -> None:
+    """Policy.resume_stopped (Docker's always vs unless-stopped): an operator stop survives a restart or not."""
+    path = str(tmp_path / "s.db")
+    policy = Policy(backoff=Constant(1.0), budget=CountBudget(3), resume_stopped=resume)
+    first = FakeRuntime()
+    with Supervisor(first, path, clock=clock) as s:
+        s.add("w", None, policy)
+        eventually(lambda: len(first.starts) == 1)
+        s.stop("w")
+        first.world["w"] = Ended(RunEnd("r1", clock.time() - 1, clock.time(), exit_code=0))
+        s.run_ended("w", first.world["w"].end)
+        assert s.status("w").phase is Phase.STOPPED
+    second = FakeRuntime()
+    second.world["w"] = first.world["w"]
+    with Supervisor(second, path, clock=clock) as s:
+        s.add("w", None, policy)
+        if resume:
+            eventually(lambda: second.starts == [("w", False)])
+        else:
+            time.sleep(0.05)
+            assert second.starts == []
+            assert s.status("w").phase is Phase.STOPPED

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from . import __version__, policyfile, report
-from .kernel import Action, Outcome, Policy, RelaunchError
+from .kernel import Action, Policy, RelaunchError
 from .report import Style
+from .runs import Run, drive
 from .scenarios import BUILTIN, Scenario, ScenarioError
 from .scenarios import load as load_scenario
 from .simulate import simulate
@@ -26,9 +27,17 @@ from .units import parse_duration, span
 
 __all__ = ["main"]
 
-#: The default comparison: ToolHive before and after PR #5172, the big supervisors' defaults when
-#: their presets exist, and relaunch's own.
-DEFAULT_COMPARE = ("toolhive_legacy", "toolhive", "docker", "kubernetes", "systemd", "recommended")
+#: The default comparison: ToolHive before and after PR #5172, the big supervisors when their
+#: presets exist (Docker and systemd restart nothing unconfigured, so with their usual on-failure),
+#: and relaunch's own.
+DEFAULT_COMPARE: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("toolhive_legacy", {}),
+    ("toolhive", {}),
+    ("docker", {"policy": "on-failure"}),
+    ("kubernetes", {}),
+    ("systemd", {"restart": "on-failure"}),
+    ("recommended", {}),
+)
 
 
 class UsageError(Exception):
@@ -121,7 +130,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--presets",
         metavar="A,B,C",
         help="comma-separated presets (default: those of "
-        f"{', '.join(DEFAULT_COMPARE)} that exist); see `relaunch presets`",
+        f"{', '.join(name for name, _ in DEFAULT_COMPARE)} that exist); see `relaunch presets`",
     )
     compare.add_argument(
         "--policy",
@@ -294,16 +303,10 @@ _CRASH_LOOP_SHOWN = 12
 
 def _crash_loop_delays(policy: Policy) -> tuple[list[float], bool]:
     """The delays a policy gives runs that each exit 1 after 0.5 s, and whether it gives up."""
-    state = policy.start(at=0.0)
-    delays: list[float] = []
-    start = 0.0
-    while len(delays) < _CRASH_LOOP_SHOWN:
-        decision = policy.decide(state, Outcome(start, start + 0.5, exit_code=1))
-        if not decision.restarts:
-            return delays, decision.action is Action.GIVE_UP
-        delays.append(decision.delay)
-        state, start = decision.state, start + 0.5 + decision.delay
-    return delays, False
+    crashes = [Run(0.5, exit_code=1)] * (_CRASH_LOOP_SHOWN + 1)
+    decisions = list(drive(policy, policy.start(at=0.0), crashes))[:_CRASH_LOOP_SHOWN]
+    delays = [d.delay for d in decisions if d.restarts]
+    return delays, decisions[-1].action is Action.GIVE_UP
 
 
 def _presets_show(args: argparse.Namespace) -> int:
@@ -359,7 +362,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     scenario, until, seed = _run_options(args)
-    policies = [policyfile.preset(name) for name in _compared_presets(args)]
+    policies = [policyfile.preset(name, params) for name, params in _compared_presets(args)]
     policies += [policyfile.load(path) for path in args.policy]
     if not policies:
         raise UsageError(f"{_prog(args)}: error: --presets: no policy to compare")
@@ -381,16 +384,16 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compared_presets(args: argparse.Namespace) -> list[str]:
+def _compared_presets(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     if args.presets is None:
         if args.policy:
             return []
         available = set(policyfile.preset_names())
-        return [name for name in DEFAULT_COMPARE if name in available]
+        return [(name, params) for name, params in DEFAULT_COMPARE if name in available]
     names = [name.strip() for name in args.presets.split(",") if name.strip()]
     for name in names:
         policyfile.preset(name)  # fails early, naming the known presets
-    return names
+    return [(name, {}) for name in names]
 
 
 # -- supervise and status (the Docker adapter) -----------------------------------------------------

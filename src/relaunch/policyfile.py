@@ -13,12 +13,10 @@ TOML has no null: write ``"none"`` where a keyword or field takes None. Every er
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import tomllib
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,29 +35,19 @@ __all__ = [
     "with_overrides",
 ]
 
-PresetFactory = Callable[..., Policy]
-
 
 def preset_names() -> list[str]:
     return list(presets.names())
 
 
-def _factory(name: str) -> PresetFactory:
-    if name not in presets.names():
-        raise PolicyError(f"unknown preset {name!r}, expected one of {', '.join(presets.names())}")
-    factory: PresetFactory = getattr(presets, name)
-    return factory
-
-
 def describe_preset(name: str) -> str:
-    """The first line of the preset's docstring, without reStructuredText's literal markup."""
-    return (inspect.getdoc(_factory(name)) or name).splitlines()[0].replace("``", "")
+    """The preset's one-line summary, from the registry."""
+    return presets.entry(name).summary
 
 
 def parameters(name: str) -> dict[str, Any]:
     """The preset's keywords and their defaults, as plain data (sets become sorted lists)."""
-    signature = inspect.signature(_factory(name))
-    return {p.name: _plain(p.default) for p in signature.parameters.values() if p.default is not p.empty}
+    return {key: _plain(value) for key, value in presets.entry(name).defaults.items()}
 
 
 def _plain(value: Any) -> Any:
@@ -75,19 +63,16 @@ def preset(name: str, params: Mapping[str, Any] | None = None, where: str = "") 
 
     ``where`` prefixes the errors about the keywords (``--set ``), not an unknown name.
     """
-    factory = _factory(name)
-    known = parameters(name)
-    hints = typing.get_type_hints(factory)
+    entry = presets.entry(name)
+    optional = {p.name for p in entry.parameters if p.optional}
     arguments: dict[str, Any] = {}
     for key, value in (params or {}).items():
-        if key not in known:
-            expected = ", ".join(known) if known else "none"
+        if key not in entry.defaults:
+            expected = ", ".join(entry.defaults) or "none"
             raise PolicyError(f"{where}{key}: unknown keyword of preset {name}, expected one of {expected}")
-        if value == NONE and type(None) in typing.get_args(hints.get(key)):
-            value = None
-        arguments[key] = value
+        arguments[key] = None if value == NONE and key in optional else value
     try:
-        return factory(**arguments)
+        return entry.factory(**arguments)
     except PolicyError as error:
         raise PolicyError(f"{where}{error}") from None
 

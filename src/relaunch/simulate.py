@@ -2,7 +2,8 @@
 
 Because the kernel never reads a clock, hours of failures replay in milliseconds: each run's end
 becomes an :class:`~relaunch.Outcome`, ``policy.decide`` answers, and the next run starts after
-the decision's delay. The simulation ends at the horizon (``until``), or when the policy gives up
+the decision's delay (the loop is :func:`relaunch.runs.play`, the one every replay uses). The
+simulation ends at the horizon (``until``), or when the policy gives up
 or stops (the workload then stays down until the horizon). This module only composes the kernel
 and a scenario; it does no I/O.
 """
@@ -13,7 +14,8 @@ import math
 
 import attrs
 
-from .kernel import Action, Decision, Policy
+from .kernel import Action, Decision, Outcome, Policy
+from .runs import play
 from .scenarios import Ending, Scenario, ScenarioError
 
 __all__ = ["MAX_RUNS", "Simulation", "Step", "Summary", "simulate"]
@@ -81,10 +83,12 @@ def simulate(policy: Policy, scenario: Scenario, *, until: float | None = None, 
     if not 0 < horizon < math.inf:
         raise ScenarioError(f"until: must be a finite duration > 0, got {horizon!r}")
     runs = scenario.runs(seed)
-    state = policy.start(at=0.0, seed=seed)
     steps: list[Step] = []
-    start = 0.0
-    while start < horizon:
+    endings: list[Ending] = []
+
+    def outcome_at(start: float) -> Outcome | None:
+        if start >= horizon:
+            return None
         if len(steps) == MAX_RUNS:
             raise ScenarioError(
                 f"more than {MAX_RUNS} runs before the horizon: use a shorter --until for this policy"
@@ -92,13 +96,13 @@ def simulate(policy: Policy, scenario: Scenario, *, until: float | None = None, 
         end, ending = runs.end(start)
         if end >= horizon:
             steps.append(Step(len(steps) + 1, start, horizon, None, None))
-            break
-        decision = policy.decide(state, ending.outcome(start, end))
-        steps.append(Step(len(steps) + 1, start, end, ending, decision))
-        if not decision.restarts:
-            break
-        state = decision.state
-        start = end + decision.delay
+            return None
+        endings.append(ending)
+        return ending.outcome(start, end)
+
+    for decision in play(policy, policy.start(at=0.0, seed=seed), outcome_at):
+        outcome = decision.outcome
+        steps.append(Step(len(steps) + 1, outcome.started_at, outcome.ended_at, endings[-1], decision))
     return Simulation(policy, scenario, seed, horizon, tuple(steps), _summarise(steps, horizon))
 
 

@@ -49,6 +49,7 @@ from .kernel import (
     Outcome,
     Policy,
     ProportionalJitter,
+    RandomDelay,
     Reset,
     SlidingWindow,
     Stability,
@@ -133,6 +134,7 @@ def jitters() -> st.SearchStrategy[Jitter]:
         st.just(EqualJitter()),
         st.just(DecorrelatedJitter()),
         st.builds(ProportionalJitter, st.floats(min_value=0.0, max_value=1.0)),
+        st.builds(RandomDelay, st.floats(min_value=0.0, max_value=30.0)),
     )
 
 
@@ -192,11 +194,11 @@ def policies(
         exhausted = Exhausted.WAIT
     chosen_stability = draw(stability if stability is not None else stabilities())
     # Draw only combinations Policy accepts: Lost.STABLE and restart_unstable need a stability
-    # threshold, Lost.FRESH leaves nothing for count_lost to count, and a budget that tracks
-    # every run must see LOST restarts too.
-    lost_choices = [Lost.BACKOFF, Lost.FRESH] + ([Lost.STABLE] if chosen_stability is not None else [])
-    lost = draw(st.sampled_from(lost_choices))
-    if lost is Lost.FRESH:
+    # threshold, Lost.FRESH and Lost.RESTORE leave nothing for count_lost to count, and a budget
+    # that tracks every run must see LOST restarts too.
+    lost_choices = [Lost.BACKOFF, Lost.FRESH, Lost.RESTORE]
+    lost = draw(st.sampled_from(lost_choices + ([Lost.STABLE] if chosen_stability is not None else [])))
+    if lost is Lost.FRESH or lost is Lost.RESTORE:
         count_lost = False
     elif chosen_budget.tracks_runs:
         count_lost = True
@@ -214,6 +216,7 @@ def policies(
         start_failed=draw(st.sampled_from(StartFailed)),
         lost=lost,
         restart_unstable=chosen_stability is not None and draw(st.booleans()),
+        resume_stopped=draw(st.booleans()),
     )
 
 

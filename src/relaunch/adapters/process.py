@@ -110,6 +110,9 @@ STOP_GRACE_S = 10.0
 _FORK_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM})
 _FD_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
 
+# A shortage of processes or descriptors is over once starts succeed for this long without one.
+SHORTAGE_QUIET_S = 5.0
+
 ENV_OWNER = "RELAUNCH_OWNER"
 ENV_WORKLOAD = "RELAUNCH_WORKLOAD"
 
@@ -235,6 +238,7 @@ class ProcessRuntime:
         self._reporting: set[str] = set()  # an end taken from _runs, not yet handed to the sink
         self._found: dict[str, list[tuple[int, int]]] = {}  # marked leaders not watched yet
         self._short_of_fds = False
+        self._short_at = 0.0  # time.monotonic() of the latest shortage
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -368,6 +372,7 @@ class ProcessRuntime:
     def _short(self, exc: OSError) -> None:
         with self._lock:
             began, self._short_of_fds = not self._short_of_fds, True
+            self._short_at = time.monotonic()
         if began:
             soft, hard = _nofile()
             logger.error(
@@ -380,7 +385,10 @@ class ProcessRuntime:
             )
 
     def _enough_fds(self) -> None:
-        if self._short_of_fds:
+        # At the limit, a descriptor freed for a moment lets one start through while the rest
+        # still fail: the shortage ends only after a quiet spell, so it is logged once, not at
+        # every flap.
+        if self._short_of_fds and time.monotonic() - self._short_at > SHORTAGE_QUIET_S:
             with self._lock:
                 ended, self._short_of_fds = self._short_of_fds, False
             if ended:

@@ -69,6 +69,9 @@ MAX_RESTART_AHEAD_S = 366 * 86400.0
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
+# How long a store whose recorded holder is dead may stay locked before we call it busy.
+TAKEOVER_WAIT_S = 2.0
+
 
 class StoreError(ValueError):
     """The store exists but cannot be used: unreadable, malformed, of another supervisor."""
@@ -192,9 +195,7 @@ class SqliteStore:
             raise StoreError(f"state store {self.path}: folder {self.path.parent} does not exist") from None
         except OSError as exc:
             raise StoreError(f"state store {self.path}: cannot open: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not self._lock(fd):
             os.close(fd)
             raise StoreBusy(f"state store {self.path}: {self._holder()}") from None
         self._lock_fd = fd
@@ -206,6 +207,37 @@ class SqliteStore:
         except BaseException:
             self.close()
             raise
+
+    def _lock(self, fd: int) -> bool:
+        """Take the owner's flock; wait a moment for it if its recorded holder is dead.
+
+        A holder killed while spawning can leave the lock for a few hundred microseconds to a
+        child between its fork and its exec (the child's copy of the descriptor table closes
+        the lock's descriptor only at exec), so a dead holder's lock is waited for briefly.
+        """
+        deadline = time.monotonic() + TAKEOVER_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline or self._holder_alive():
+                    return False
+                time.sleep(0.01)
+
+    def _holder_alive(self) -> bool:
+        try:
+            meta = read_store(self.path)[0]
+        except (StoreError, sqlite3.Error, OSError):
+            return True  # cannot tell: assume the worst
+        if meta.owner_pid is None or meta.owner_host != socket.gethostname():
+            return True
+        try:
+            with open(f"/proc/{meta.owner_pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            return False
+        return state not in (b"Z", b"X")
 
     def _check_header(self) -> None:
         with open(self.path, "rb") as f:
@@ -410,6 +442,10 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             db.execute("PRAGMA journal_mode = WAL")
             # FULL: the WAL is fsynced at every commit, so a committed decision survives power loss.
             db.execute("PRAGMA synchronous = FULL")
+            # A supervisor's rows are small: checkpoint every 256 pages (1 MiB) and truncate the
+            # WAL back to 1 MiB, so it never holds more than a few MiB of a small disk.
+            db.execute("PRAGMA wal_autocheckpoint = 256")
+            db.execute("PRAGMA journal_size_limit = 1048576")
         db.execute("PRAGMA foreign_keys = ON")
         return db
     except sqlite3.DatabaseError as exc:

@@ -252,7 +252,12 @@ class Supervisor:
         with self._lock:
             w = self._restore(name, spec, policy, saved)
             self._workloads[name] = w
-            if w.phase in (Phase.BACKING_OFF, Phase.STARTING):
+            if w.phase is Phase.STOPPED and w.stop_requested and policy.resume_stopped:
+                # Docker's `always`, unlike `unless-stopped`: a stopped workload is started
+                # again when its supervisor starts (the budget goes on where it was).
+                w.stop_requested = False
+                self._start_soon(w)
+            elif w.phase in (Phase.BACKING_OFF, Phase.STARTING):
                 # Resume a start the previous supervisor had scheduled, at its original time.
                 at = w.restart_at if w.restart_at is not None else self._clock.time()
                 self._schedule(w, max(0.0, at - self._clock.time()))
@@ -599,8 +604,8 @@ class Supervisor:
                 logger.exception("%s: unexpected error at start", w.name, extra={"workload": w.name})
             with self._lock:
                 if w.token == 0 and not self._closed and w.phase is Phase.STARTING:
-                    if not w.unavailable:  # once per outage, not at every retry
-                        logger.warning(
+                    if not w.unavailable:  # once per outage; the runtime says why, once for all
+                        logger.info(
                             "%s: runtime unavailable at start (%s); retrying every %.1fs",
                             w.name,
                             exc,

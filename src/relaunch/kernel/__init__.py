@@ -1,7 +1,9 @@
 """The pure kernel: policy parts, outcomes, states and the state machine (``policy.py``).
 
 Nothing in this package reads a clock, sleeps, draws global randomness or does I/O; its only
-dependency is attrs.
+dependency is attrs. Its modules import one another in one direction only, from the leaf
+vocabulary (``vocabulary.py``, the shared enums) up to ``policy.py``; a test checks there is no
+circle.
 """
 
 from .backoff import (
@@ -25,9 +27,10 @@ from .budget import (
     Unlimited,
     UnstableRuns,
 )
-from .decision import Action, Decision, Rule
+from .decision import Decision
 from .errors import OutcomeError, PolicyError, RelaunchError, StateError
-from .exits import DAEMON_CLEAN_SIGNALS, ExitClass, ExitRules, Mode
+from .exits import DAEMON_CLEAN_SIGNALS, ExitRules
+from .health import HealthCheck, HealthState, ProbeResult, Verdict
 from .jitter import (
     DecorrelatedJitter,
     EqualJitter,
@@ -35,12 +38,17 @@ from .jitter import (
     Jitter,
     NoJitter,
     ProportionalJitter,
+    RandomDelay,
 )
-from .outcome import Cause, Outcome
-from .policy import RESTARTS, Exhausted, Lost, Policy, Reset, Stability, StartFailed
+from .outcome import Outcome
+from .policy import Policy
+from .stability import Stability
 from .state import State
+from .tables import CAUSES, RESTARTS, CauseRule
+from .vocabulary import Action, Cause, Exhausted, ExitClass, Lost, Mode, Reset, Rule, StartFailed
 
 __all__ = [
+    "CAUSES",
     "DAEMON_CLEAN_SIGNALS",
     "RESTARTS",
     "Action",
@@ -48,6 +56,7 @@ __all__ = [
     "Budget",
     "BudgetState",
     "Cause",
+    "CauseRule",
     "Compounded",
     "Constant",
     "CountBudget",
@@ -62,6 +71,8 @@ __all__ = [
     "FixedWindow",
     "FullJitter",
     "Geometric",
+    "HealthCheck",
+    "HealthState",
     "ImmediateFirst",
     "Jitter",
     "Linear",
@@ -72,7 +83,9 @@ __all__ = [
     "OutcomeError",
     "Policy",
     "PolicyError",
+    "ProbeResult",
     "ProportionalJitter",
+    "RandomDelay",
     "RelaunchError",
     "Reset",
     "Rule",
@@ -85,4 +98,5 @@ __all__ = [
     "TumblingWindow",
     "Unlimited",
     "UnstableRuns",
+    "Verdict",
 ]

@@ -1,13 +1,19 @@
-"""Human text for decisions and policies, kept off the decision path: built only when read."""
+"""Human text for decisions and policies, kept off the decision path: built only when read.
+
+The words for each cause come from ``tables.CAUSES`` and the words for stability from
+:class:`~.stability.Stability`, the same objects the state machine reads.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .decision import Action, Decision, Rule
-from .outcome import Cause, Outcome
+from .tables import CAUSES
+from .vocabulary import Action, Cause, Lost, Rule
 
 if TYPE_CHECKING:
+    from .decision import Decision
+    from .outcome import Outcome
     from .policy import Policy
 
 __all__ = ["describe", "explain", "seconds"]
@@ -20,38 +26,21 @@ def seconds(value: float) -> str:
 
 def _ending(outcome: Outcome) -> str:
     cause = outcome.cause
-    if cause is Cause.EXITED or cause is Cause.OOM:
-        if outcome.signal is not None:
-            how = f"signal {outcome.signal}"
-        elif outcome.exit_code is not None:
-            how = f"exit {outcome.exit_code}"
-        else:
-            return "OOM-killed"
-        return how if cause is Cause.EXITED else f"OOM-killed ({how})"
-    return {
-        Cause.LOST: "lost (runtime or host went away)",
-        Cause.START_FAILED: "failed to start",
-        Cause.STOPPED: "stopped by an operator",
-    }[cause]
+    if outcome.signal is not None:
+        how = f"signal {outcome.signal}"
+    elif outcome.exit_code is not None:
+        how = f"exit {outcome.exit_code}"
+    else:
+        return CAUSES[cause].ending
+    return how if cause is Cause.EXITED else f"{CAUSES[cause].ending} ({how})"
 
 
 def _run(policy: Policy, outcome: Outcome) -> str:
     text = f"ran {seconds(outcome.duration)}"
     stability = policy.stability
-    if stability is not None and outcome.cause is not Cause.START_FAILED:
-        stable = outcome.duration > stability.after or (
-            outcome.duration == stability.after and not stability.strict
-        )
-        relation = {(True, True): ">", (True, False): "<=", (False, True): ">=", (False, False): "<"}[
-            (stability.strict, stable)
-        ]
-        text += f" ({relation} {seconds(stability.after)} stable threshold)"
+    if stability is not None and CAUSES[outcome.cause].may_be_stable:
+        text += f" ({stability.relation(outcome.duration)} {seconds(stability.after)} stable threshold)"
     return f"{text}, {_ending(outcome)}"
-
-
-def _resets(policy: Policy) -> str:
-    resets = policy.stability.resets if policy.stability is not None else None
-    return {1: "backoff", 2: "budget", 3: "backoff and budget"}.get(resets.value if resets else 0, "")
 
 
 def explain(policy: Policy, decision: Decision) -> str:
@@ -63,14 +52,16 @@ def explain(policy: Policy, decision: Decision) -> str:
     if rule is Rule.GIVEN_UP:
         by = state.given_up_by
         return f"{run}; already given up ({by.value if by else 'unknown'}): start it again to reset"
-    if rule is Rule.STABLE_RESET:
-        return f"{run}; stable run, {_resets(policy)} reset; restart in {delay}"
-    if rule is Rule.BACKOFF or rule is Rule.FORCED:
-        forced = "forced restart: " if rule is Rule.FORCED else ""
-        return f"{run}; {forced}retry {budget.phrase(state.budget, decision.attempt)} in {delay}"
+    if rule is Rule.STABLE_RESET or (rule is Rule.LOST and policy.lost is Lost.STABLE):
+        assert policy.stability is not None
+        treated = "stable run" if rule is Rule.STABLE_RESET else "treated as a stable run"
+        return f"{run}; {treated}, resets {policy.stability.resets_phrase}; restart in {delay}"
+    if rule is Rule.BACKOFF or rule is Rule.FORCED or rule is Rule.UNHEALTHY:
+        why = {Rule.FORCED: "forced restart: ", Rule.UNHEALTHY: "a health kill is never stable: "}.get(
+            rule, ""
+        )
+        return f"{run}; {why}retry {budget.phrase(state.budget, decision.attempt)} in {delay}"
     if rule is Rule.LOST and decision.action is Action.RESET:
-        if policy.lost.value == "stable":
-            return f"{run}; treated as a stable run, {_resets(policy)} reset; restart in {delay}"
         return f"{run}; restart now with a fresh state: backoff and budget start over"
     if rule is Rule.LOST:
         spends = (
@@ -97,28 +88,29 @@ def explain(policy: Policy, decision: Decision) -> str:
     return f"{run}; not restarted"
 
 
+_LOST_WORDS = {
+    Lost.FRESH: "restarted at once with a fresh backoff and budget",
+    Lost.RESTORE: "restarted at once with a fresh backoff and budget, unless the budget is spent",
+    Lost.STABLE: "restarted as after a stable run",
+}
+
+
 def describe(policy: Policy) -> str:
     """A few lines saying what ``policy`` does."""
-    from .policy import Lost  # policy.py imports this module lazily; import back the same way
-
+    lost = _LOST_WORDS.get(policy.lost) or (
+        "spend the budget" if policy.count_lost else "restarted without spending the budget"
+    )
     lines = [
         f"{policy.name}: restart mode {policy.mode.value}",
         f"backoff: {policy.backoff.describe()}, {policy.jitter.describe()}",
         f"budget: {policy.budget.describe()}; when used up: {policy.on_exhausted.value}",
         "stability: "
         + ("none (runs never count as stable)" if policy.stability is None else policy.stability.describe()),
-        "lost workloads: "
-        + (
-            "restarted at once with a fresh backoff and budget"
-            if policy.lost is Lost.FRESH
-            else "restarted as after a stable run"
-            if policy.lost is Lost.STABLE
-            else "spend the budget"
-            if policy.count_lost
-            else "restarted without spending the budget"
-        ),
+        f"lost workloads: {lost}",
         f"failed starts: {policy.start_failed.value}",
     ]
     if policy.restart_unstable:
         lines.append("a run that is not stable is restarted whatever its exit")
+    if policy.resume_stopped:
+        lines.append("a workload an operator stopped is started again when its supervisor starts")
     return "\n".join(lines)

@@ -8,13 +8,14 @@ the cap, so ``delay(10**9)`` costs the same as ``delay(2)``.
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import ClassVar
 
 import attrs
 
-from ._check import count, finite, normalize
 from .errors import PolicyError
+from .validate import count, finite, normalize
 
 __all__ = [
     "Backoff",
@@ -29,24 +30,27 @@ __all__ = [
 ]
 
 
-class Backoff:
+class Backoff(abc.ABC):
     """Base of the backoff shapes: ``delay(step)`` for ``step >= 1``, never above ``cap``."""
 
     __slots__ = ()
     kind: ClassVar[str]
 
     @property
+    @abc.abstractmethod
     def cap(self) -> float:
         """The largest delay this shape returns."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def delay(self, step: int) -> float:
         """Seconds to wait before restart number ``step`` (1-based) of an unstable streak."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """A short human description, e.g. ``exponential 5s x2 up to 60s``."""
-        raise NotImplementedError
+        ...
 
 
 @attrs.frozen(slots=True)

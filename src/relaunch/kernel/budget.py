@@ -12,13 +12,14 @@ count failures instead.
 
 from __future__ import annotations
 
+import abc
 import math
 from bisect import bisect_right
 from typing import Any, ClassVar, TypeAlias
 
 import attrs
 
-from ._check import count, finite, normalize
+from .validate import count, finite, normalize
 
 __all__ = [
     "Budget",
@@ -56,7 +57,7 @@ def _just_after(base: float, span: float) -> float:
     return t
 
 
-class Budget:
+class Budget(abc.ABC):
     """Base of the budgets. Subclasses implement every method below without side effects."""
 
     __slots__ = ()
@@ -67,13 +68,15 @@ class Budget:
     #: restart must pass through ``admit`` (the policy then refuses uncounted LOST restarts).
     tracks_runs: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def initial(self, at: float) -> BudgetState:
         """The budget state of a workload first started at ``at``."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
         """The budget state after a restart at ``restart_at``, or None if the budget refuses it."""
-        raise NotImplementedError
+        ...
 
     def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
         """The earliest time >= ``restart_at`` at which ``admit`` accepts, or ``math.inf``."""
@@ -88,16 +91,19 @@ class Budget:
         """
         return self.admit(used, failed_at, restart_at)
 
+    @abc.abstractmethod
     def reset(self, used: BudgetState, at: float) -> BudgetState:
         """The budget state after a stable run that ended at ``at`` resets the budget."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def phrase(self, used: BudgetState, attempt: int) -> str:
         """How a retry is numbered in reasons: ``1 of 9``, or ``4 (2 of 3 in 5s)``."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """A short human description, e.g. ``at most 10 restarts in any 600s``."""
 
 
 @attrs.frozen(slots=True)

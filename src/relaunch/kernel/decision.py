@@ -1,46 +1,20 @@
-"""What the kernel decides: an :class:`Action`, a machine-readable :class:`Rule`, and a :class:`Decision`."""
+"""What the kernel decides: a :class:`Decision` (an ``Action``, a delay, the next state, a ``Rule``).
+
+``Action`` and ``Rule`` live in :mod:`.vocabulary` and are re-exported here.
+"""
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING, Any
+
+from .vocabulary import Action, Rule
 
 if TYPE_CHECKING:
     from .outcome import Outcome
     from .policy import Policy
     from .state import State
 
-__all__ = ["Action", "Decision", "Rule"]
-
-
-class Action(enum.Enum):
-    """What the supervisor should do next."""
-
-    #: Start the workload again after ``delay``; the run was part of an unstable streak.
-    RETRY = "retry"
-    #: The run was stable: the policy's reset applied; start again after ``delay``.
-    RESET = "reset"
-    #: Do not restart, now or later: the budget is spent (terminal until ``Policy.start``).
-    GIVE_UP = "give-up"
-    #: Nothing to restart: a clean end, an operator's stop, or an exit the policy leaves down.
-    STOP = "stop"
-
-
-class Rule(enum.Enum):
-    """Which rule of the policy made the decision, for metrics and logs (values are stable)."""
-
-    BACKOFF = "backoff"
-    STABLE_RESET = "stable-reset"
-    LOST = "lost"
-    FORCED = "forced"
-    BUDGET_WAIT = "budget-wait"
-    BUDGET_EXHAUSTED = "budget-exhausted"
-    START_FAILED = "start-failed"
-    GIVEN_UP = "given-up"
-    SUCCESS = "success"
-    MODE = "mode"
-    PREVENTED = "prevented"
-    OPERATOR_STOP = "operator-stop"
+__all__ = ["Action", "Decision", "Rule", "make_decision"]
 
 
 class Decision(tuple[Action, float, int, "State", Rule, "Outcome", "Policy"]):
@@ -120,3 +94,19 @@ class Decision(tuple[Action, float, int, "State", Rule, "Outcome", "Policy"]):
 
 def _rebuild(values: tuple[Any, ...]) -> Decision:
     return tuple.__new__(Decision, values)
+
+
+def make_decision(
+    action: Action,
+    delay: float,
+    attempt: int,
+    state: State,
+    rule: Rule,
+    outcome: Outcome,
+    policy: Policy,
+) -> Decision:
+    """Build a Decision without validation: for the kernel's cold paths, which build only valid ones.
+
+    ``Policy.decide``'s hot path builds the same tuple inline (a call costs more than the tuple).
+    """
+    return tuple.__new__(Decision, (action, delay, attempt, state, rule, outcome, policy))

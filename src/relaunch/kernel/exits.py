@@ -1,6 +1,7 @@
 """Exit classification: which exits are clean, and which exit codes or signals override the mode.
 
-This module only holds the configuration; the state machine in ``policy.py`` applies it.
+This module only holds the configuration; the state machine in ``policy.py`` applies it, and
+``Mode`` and ``ExitClass`` (re-exported here) live in :mod:`.vocabulary`.
 Vocabulary from systemd (``src/core/service.c``, ``service_shall_restart``; ``src/basic/
 exit-status.c``, ``is_clean_exit``): ``SuccessExitStatus`` adds clean codes and signals,
 ``RestartPreventExitStatus`` prevents a restart and ``RestartForceExitStatus`` forces one; PM2's
@@ -9,12 +10,12 @@ exit-status.c``, ``is_clean_exit``): ``SuccessExitStatus`` adds clean codes and 
 
 from __future__ import annotations
 
-import enum
 import signal as _signal
 
 import attrs
 
-from ._check import codes, normalize, signals
+from .validate import codes, normalize, signals
+from .vocabulary import ExitClass, Mode
 
 __all__ = ["DAEMON_CLEAN_SIGNALS", "ExitClass", "ExitRules", "Mode"]
 
@@ -22,28 +23,6 @@ __all__ = ["DAEMON_CLEAN_SIGNALS", "ExitClass", "ExitRules", "Mode"]
 DAEMON_CLEAN_SIGNALS = frozenset(
     int(s) for s in (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM, _signal.SIGPIPE)
 )
-
-
-class Mode(enum.Enum):
-    """Which endings are restarted (systemd's ``Restart=`` values; the table is in ``policy.py``)."""
-
-    ALWAYS = "always"
-    ON_FAILURE = "on-failure"
-    ON_SUCCESS = "on-success"
-    #: Deaths by an unclean signal, and OOM kills; not unclean exit codes.
-    ON_ABNORMAL = "on-abnormal"
-    #: Deaths by an unclean signal only.
-    ON_ABORT = "on-abort"
-    NEVER = "never"
-
-
-class ExitClass(enum.Enum):
-    """How a run that ended by itself (or by the OOM killer) ended."""
-
-    CLEAN = "clean"
-    EXIT_CODE = "exit-code"
-    SIGNAL = "signal"
-    OOM = "oom"
 
 
 @attrs.frozen(slots=True, cache_hash=True)

@@ -9,11 +9,12 @@ post "Exponential Backoff And Jitter" (Marc Brooker, 2015).
 
 from __future__ import annotations
 
+import abc
 from typing import ClassVar
 
 import attrs
 
-from ._check import finite, normalize
+from .validate import finite, normalize
 
 __all__ = [
     "DecorrelatedJitter",
@@ -22,6 +23,7 @@ __all__ = [
     "Jitter",
     "NoJitter",
     "ProportionalJitter",
+    "RandomDelay",
     "uniform",
 ]
 
@@ -37,22 +39,24 @@ def uniform(seed: int, counter: int) -> float:
     return (z >> 11) * (1.0 / (1 << 53))
 
 
-class Jitter:
+class Jitter(abc.ABC):
     """Base of the jitter strategies: ``apply`` turns the backoff's delay into the delay used."""
 
     __slots__ = ()
     kind: ClassVar[str]
 
+    @abc.abstractmethod
     def apply(self, delay: float, cap: float, previous: float, seed: int, counter: int) -> float:
         """The jittered delay; ``previous`` is the delay used before the last restart (0 at first)."""
-        raise NotImplementedError
+        ...
 
     def upper(self, cap: float) -> float:
         """The largest delay ``apply`` can return for a backoff capped at ``cap``."""
         return cap
 
+    @abc.abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """A short human description, e.g. ``equal jitter``."""
 
 
 @attrs.frozen(slots=True)
@@ -131,3 +135,27 @@ class ProportionalJitter(Jitter):
 
     def describe(self) -> str:
         return f"+0..{self.fraction * 100:g}% jitter"
+
+
+@attrs.frozen(slots=True)
+class RandomDelay(Jitter):
+    """Add a uniform draw in [0, width) seconds, whatever the delay: a random delay of fixed width.
+
+    systemd's ``RestartRandomizedDelaySec=`` (``systemd.service(5)``: a random time up to the
+    given span is added to each restart's delay, ``RestartSec=`` or the ``RestartSteps=`` one).
+    """
+
+    kind: ClassVar[str] = "random-delay"
+    width: float
+
+    def __attrs_post_init__(self) -> None:
+        normalize(self, "width", finite("RandomDelay.width", self.width))
+
+    def apply(self, delay: float, cap: float, previous: float, seed: int, counter: int) -> float:
+        return delay + self.width * uniform(seed, counter)
+
+    def upper(self, cap: float) -> float:
+        return cap + self.width
+
+    def describe(self) -> str:
+        return f"+0..{self.width:g}s random delay"

@@ -6,29 +6,14 @@ the state machine can trust it on its hot path.
 
 from __future__ import annotations
 
-import enum
 import math
 
 import attrs
 
 from .errors import OutcomeError
+from .vocabulary import Cause
 
 __all__ = ["Cause", "Outcome"]
-
-
-class Cause(enum.Enum):
-    """Why a run ended, as far as the supervisor can tell."""
-
-    #: The workload ended by itself; ``exit_code`` or ``signal`` says how.
-    EXITED = "exited"
-    #: Killed for exceeding its memory limit.
-    OOM = "oom"
-    #: It could not be started at all (bad image, bad command).
-    START_FAILED = "start-failed"
-    #: Lost through no fault of its own: the runtime or daemon went away or restarted, the host rebooted.
-    LOST = "lost"
-    #: An operator stopped or removed it on purpose.
-    STOPPED = "stopped"
 
 
 def _time(field: str, value: object) -> float:
@@ -53,7 +38,8 @@ class Outcome:
 
     ``exit_code`` is 0..255 and ``signal`` 1..64. An ``EXITED`` run has exactly one of them (a
     process either exits or is killed); other causes may carry either, both or neither, as the
-    runtime reports them (Docker reports an OOM kill as exit code 137, for example).
+    runtime reports them (Docker reports an OOM kill as exit code 137, for example; a health kill
+    carries the exit the kill caused, if the runtime saw one).
     """
 
     started_at: float

@@ -2,148 +2,61 @@
 
 Two rules keep it honest, in the manner of h11's ``_state.py``:
 
-* Everything that affects a decision is in this module; the parts it composes (backoffs, jitter,
-  budgets, exit rules) are stateless values that compute, and never decide.
+* Everything that affects a decision is in this module and the tables it reads (``tables.py``:
+  what each mode restarts, how each cause is treated); the parts it composes (backoffs, jitter,
+  budgets, exit rules, stability) are stateless values that compute, and never decide.
 * It knows nothing of the world: it never reads a clock, never sleeps, never draws from global
   randomness, never does I/O, and never learns what runtime it serves. Time comes in as data
   (``Outcome``), and randomness as a seed in the ``State``.
 
 A decision, in order: reject malformed input (nothing changes); a given-up state stays given up;
 an operator stop is never restarted; otherwise the outcome's cause and exit class, through
-``RESTARTS`` (the mode x exit-class table) and the exit rules (with ``restart_unstable``, a run
-that was not stable is forced), say whether to restart; a lost run backs off or, under
-``Lost.FRESH``, restarts at once with a fresh state; a stable run
-ends the unstable streak and resets what the policy says; the backoff and jitter give the delay;
-the budget admits the restart at its start time, or the policy gives up (or waits).
+``RESTARTS`` (the mode x exit-class table), ``CAUSES`` (the per-cause table) and the exit rules
+(with ``restart_unstable``, a run that was not stable is forced), say whether to restart; a lost
+run backs off or, under ``Lost.FRESH``/``Lost.RESTORE``, restarts at once with a fresh state; a
+stable run ends the unstable streak and resets what the policy says; the backoff and jitter give
+the delay; the budget admits the restart at its start time, or the policy gives up (or waits).
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
-from ._check import finite, normalize
+from . import _explain, serialize
 from .backoff import Backoff, Exponential
 from .budget import Budget, Unlimited
-from .decision import Action, Decision, Rule
+from .decision import Decision, make_decision
 from .errors import OutcomeError, PolicyError, StateError
-from .exits import ExitClass, ExitRules, Mode
+from .exits import ExitRules
 from .jitter import Jitter, NoJitter
-from .outcome import Cause, Outcome
-from .state import State, make_state
+from .outcome import Outcome
+from .stability import Stability
+from .state import State, make_state, replace
+from .tables import CAUSES, RESTARTS
+from .vocabulary import Action, Cause, Exhausted, ExitClass, Lost, Mode, Reset, Rule, StartFailed
 
 __all__ = ["RESTARTS", "Exhausted", "Lost", "Policy", "Reset", "Stability", "StartFailed"]
 
-# Module constants for the hot path: a global load is cheaper than an enum class attribute.
+# -- The hot path's constants, in one block. ------------------------------------------------------
+# decide() runs once per workload exit; a module global is cheaper to load than an enum class
+# attribute, and building the result tuples inline (tuple.__new__ on State and Decision, the same
+# layout as state.make_state and decision.make_decision) saves a call per decision.
 _new = tuple.__new__
-_EXITED, _OOM, _LOST, _START_FAILED = Cause.EXITED, Cause.OOM, Cause.LOST, Cause.START_FAILED
+_EXITED, _LOST, _START_FAILED, _STOPPED = Cause.EXITED, Cause.LOST, Cause.START_FAILED, Cause.STOPPED
 _RETRY, _GIVE_UP = Action.RETRY, Action.GIVE_UP
-_BACKOFF, _LOST_RULE, _GIVEN_UP = Rule.BACKOFF, Rule.LOST, Rule.GIVEN_UP
+_BACKOFF, _LOST_RULE, _FORCED, _PREVENTED = Rule.BACKOFF, Rule.LOST, Rule.FORCED, Rule.PREVENTED
+_GIVEN_UP = Rule.GIVEN_UP
 _NEVER = Mode.NEVER
+_LOST_BACKOFF, _LOST_FRESH, _LOST_RESTORE = Lost.BACKOFF, Lost.FRESH, Lost.RESTORE
+_RETRY_ON_START = StartFailed.RETRY
 #: Backoff delays precomputed per policy; later steps ask the backoff (which is capped by then
 #: for every growing shape, so the table only saves the call).
 _PRECOMPUTED_STEPS = 64
-
-#: Which exit classes each mode restarts (systemd ``service_shall_restart``: on-abnormal restarts
-#: everything but a clean exit and an unclean exit code; on-abort only unclean signals).
-RESTARTS: dict[Mode, frozenset[ExitClass]] = {
-    Mode.ALWAYS: frozenset(ExitClass),
-    Mode.ON_FAILURE: frozenset({ExitClass.EXIT_CODE, ExitClass.SIGNAL, ExitClass.OOM}),
-    Mode.ON_SUCCESS: frozenset({ExitClass.CLEAN}),
-    Mode.ON_ABNORMAL: frozenset({ExitClass.SIGNAL, ExitClass.OOM}),
-    Mode.ON_ABORT: frozenset({ExitClass.SIGNAL}),
-    Mode.NEVER: frozenset(),
-}
-
-
-class Reset(enum.Flag):
-    """What a stable run resets."""
-
-    #: The backoff curve: the next restart after a crash waits the first delay again.
-    DELAY = enum.auto()
-    #: The budget: the workload gets a fresh one.
-    BUDGET = enum.auto()
-    BOTH = DELAY | BUDGET
-
-
-class Exhausted(enum.Enum):
-    """What to do when the budget refuses a restart."""
-
-    #: Give up for good (terminal until ``Policy.start``).
-    GIVE_UP = "give-up"
-    #: Wait until a window budget allows the next restart (Nomad's ``mode = "delay"``).
-    WAIT = "wait"
-
-
-class StartFailed(enum.Enum):
-    """What to do when the workload could not be started at all."""
-
-    #: Give up at once (ToolHive returns a start error without retrying).
-    GIVE_UP = "give-up"
-    #: Treat it as a crash: back off and spend the budget.
-    RETRY = "retry"
-
-
-_GIVE_UP_ON_START = StartFailed.GIVE_UP
-
-
-class Lost(enum.Enum):
-    """How a ``LOST`` run is restarted (in every mode but ``NEVER``)."""
-
-    #: Back off as after a crash; the budget is spent only with ``Policy.count_lost``.
-    BACKOFF = "backoff"
-    #: Restart at once with a fresh state, as ``Policy.start`` at the run's end would give: the
-    #: backoff curve and the budget start over. This is what supervisors whose counters live in
-    #: their own memory do when they (or their host) come back: Docker's restore at daemon start,
-    #: the kubelet after its own restart, supervisord, PM2's ``resurrect``, systemd after a reboot.
-    FRESH = "fresh"
-    #: Restart as after a stable run: reset what the policy's stability resets and wait what it
-    #: waits. The kubelet after its own restart: its backoff is gone, so the restart is the
-    #: first (immediate) step of a fresh curve, and the next crash waits the initial delay.
-    STABLE = "stable"
-
-
-_FRESH, _LOST_BACKOFF = Lost.FRESH, Lost.BACKOFF
-
-
-@attrs.frozen(slots=True, cache_hash=True)
-class Stability:
-    """When a run counts as stable, and what a stable run resets.
-
-    A run lasting at least ``after`` seconds (more than ``after`` when ``strict``) is stable; a
-    start failure never is. After a stable run the restart waits ``restart_delay`` seconds, or,
-    when it is None, follows the backoff from its first step.
-    """
-
-    after: float
-    strict: bool = False
-    resets: Reset = Reset.BOTH
-    restart_delay: float | None = 0.0
-
-    def __attrs_post_init__(self) -> None:
-        normalize(self, "after", finite("Stability.after", self.after))
-        if self.restart_delay is not None:
-            normalize(self, "restart_delay", finite("Stability.restart_delay", self.restart_delay))
-        if not isinstance(self.resets, Reset) or not self.resets:
-            raise PolicyError(f"Stability.resets: must be DELAY, BUDGET or BOTH, got {self.resets!r}")
-        if not isinstance(self.strict, bool):
-            raise PolicyError(f"Stability.strict: must be a bool, got {self.strict!r}")
-
-    def describe(self) -> str:
-        relation = ">" if self.strict else ">="
-        resets = {
-            Reset.DELAY: "the delay",
-            Reset.BUDGET: "the budget",
-            Reset.BOTH: "delay and budget",
-        }
-        then = "the first backoff delay" if self.restart_delay is None else f"{self.restart_delay:g}s"
-        return (
-            f"a run {relation} {self.after:g}s is stable: resets {resets[self.resets]}, restarts after {then}"
-        )
+# --------------------------------------------------------------------------------------------------
 
 
 def _default_backoff() -> Backoff:
@@ -170,34 +83,47 @@ class Policy:
     Build one from parts, or take a preset from :mod:`relaunch.presets`.
     """
 
+    #: Which endings are restarted (the rows of ``RESTARTS``).
     mode: Mode = attrs.field(default=Mode.ALWAYS, validator=_is(Mode))
+    #: The delay before each restart of an unstable streak.
     backoff: Backoff = attrs.field(factory=_default_backoff, validator=_is(Backoff))
+    #: How many restarts are allowed, and over what.
     budget: Budget = attrs.field(factory=Unlimited, validator=_is(Budget))
+    #: Clean exits, and the exits that prevent or force a restart.
     exits: ExitRules = attrs.field(factory=ExitRules, validator=_is(ExitRules))
+    #: How each backoff delay is spread.
     jitter: Jitter = attrs.field(factory=NoJitter, validator=_is(Jitter))
+    #: When a run counts as stable and what that resets; None: runs never count as stable.
     stability: Stability | None = attrs.field(default=None, validator=_optional_stability)
+    #: What to do when the budget refuses a restart.
     on_exhausted: Exhausted = attrs.field(default=Exhausted.GIVE_UP, validator=_is(Exhausted))
     #: Whether a LOST outcome spends the budget (only to mimic systems that cannot tell).
     count_lost: bool = False
+    #: What to do when the workload could not be started.
     start_failed: StartFailed = attrs.field(default=StartFailed.RETRY, validator=_is(StartFailed))
+    #: How a LOST run is restarted.
     lost: Lost = attrs.field(default=Lost.BACKOFF, validator=_is(Lost))
     #: Whether a run that is not stable is restarted whatever its exit and the mode (only an exit
     #: that prevents a restart still stops it): supervisord treats an exit before ``startsecs`` as
     #: a failed start and retries it even with an expected code or ``autorestart=false``.
     restart_unstable: bool = False
+    #: Whether a workload an operator stopped is started again when its supervisor itself starts
+    #: (Docker's ``always``, unlike ``unless-stopped``). The decision on the stop is ``STOP``
+    #: either way; an adapter reads this when it restores its workloads.
+    resume_stopped: bool = False
+    #: A label for reasons, logs and tables.
     name: str = "custom"
 
     # Derived once here so that decide() does no enum hashing and no attribute chains.
     _restarts_clean: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
     _restarts_exit_code: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
     _restarts_signal: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
-    _restarts_oom: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _restarted: frozenset[ExitClass] = attrs.field(init=False, eq=False, hash=False, repr=False)
     _screened: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
     _delays: tuple[float, ...] = attrs.field(init=False, eq=False, hash=False, repr=False)
     _jitter: Jitter | None = attrs.field(init=False, eq=False, hash=False, repr=False)
     _cap: float = attrs.field(init=False, eq=False, hash=False, repr=False)
-    _stable_after: float = attrs.field(init=False, eq=False, hash=False, repr=False)
-    _stable_strict: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _stable_from: float = attrs.field(init=False, eq=False, hash=False, repr=False)
     _resets_delay: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
     _resets_budget: bool = attrs.field(init=False, eq=False, hash=False, repr=False)
 
@@ -206,13 +132,15 @@ class Policy:
             raise PolicyError(
                 f"Policy.on_exhausted: WAIT needs a window budget, got {self.budget.describe()!r}"
             )
-        if not isinstance(self.count_lost, bool):
-            raise PolicyError(f"Policy.count_lost: must be a bool, got {self.count_lost!r}")
-        if self.count_lost and self.lost is Lost.FRESH:
-            raise PolicyError("Policy.count_lost: True has no effect with lost=Lost.FRESH (a fresh budget)")
-        if not isinstance(self.restart_unstable, bool):
-            raise PolicyError(f"Policy.restart_unstable: must be a bool, got {self.restart_unstable!r}")
-        if self.budget.tracks_runs and not (self.count_lost or self.lost is Lost.FRESH):
+        for flag in ("count_lost", "restart_unstable", "resume_stopped"):
+            if not isinstance(getattr(self, flag), bool):
+                raise PolicyError(f"Policy.{flag}: must be a bool, got {getattr(self, flag)!r}")
+        fresh = self.lost is Lost.FRESH or self.lost is Lost.RESTORE
+        if self.count_lost and fresh:
+            raise PolicyError(
+                f"Policy.count_lost: True has no effect with lost=Lost.{self.lost.name} (a fresh budget)"
+            )
+        if self.budget.tracks_runs and not (self.count_lost or fresh):
             raise PolicyError(
                 f"Policy.lost: {self.budget.describe()!r} must see every restart: "
                 "use count_lost=True or lost=Lost.FRESH"
@@ -225,11 +153,12 @@ class Policy:
             raise PolicyError(f"Policy.name: must be a string, got {self.name!r}")
         restarted = RESTARTS[self.mode]
         exits = self.exits
+        stability = self.stability
         derived = {
             "_restarts_clean": ExitClass.CLEAN in restarted,
             "_restarts_exit_code": ExitClass.EXIT_CODE in restarted,
             "_restarts_signal": ExitClass.SIGNAL in restarted,
-            "_restarts_oom": ExitClass.OOM in restarted,
+            "_restarted": restarted,
             # restart_unstable is a force rule too, so it rides on the same flag: policies without
             # any of these pay nothing for them on the hot path.
             "_screened": bool(
@@ -242,12 +171,12 @@ class Policy:
             "_delays": (0.0, *(self.backoff.delay(step) for step in range(1, _PRECOMPUTED_STEPS))),
             "_jitter": None if isinstance(self.jitter, NoJitter) else self.jitter,
             "_cap": self.backoff.cap,
-            "_stable_after": math.inf if self.stability is None else self.stability.after,
-            "_stable_strict": self.stability is not None and self.stability.strict,
+            # Stability.holds(d) is d >= threshold; decide() inlines that one comparison.
+            "_stable_from": math.inf if stability is None else stability.threshold,
             # enum.Flag's & runs in Python (enum.py __and__ builds a new member): two of them
             # doubled the cost of a stable-run decision (benchmarks, issue 6).
-            "_resets_delay": self.stability is not None and bool(self.stability.resets & Reset.DELAY),
-            "_resets_budget": self.stability is not None and bool(self.stability.resets & Reset.BUDGET),
+            "_resets_delay": stability is not None and bool(stability.resets & Reset.DELAY),
+            "_resets_budget": stability is not None and bool(stability.resets & Reset.BUDGET),
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -268,11 +197,17 @@ class Policy:
             raise StateError(f"start.seed: must be an integer in 0..2**64-1, got {seed!r}")
         return make_state(seed, 0, 0, 0, self.budget.initial(float(at)), 0.0, float(at), None)
 
+    def is_stable(self, outcome: Outcome) -> bool:
+        """Whether ``outcome`` was a stable run: long enough, and of a cause that can be stable."""
+        return (
+            self.stability is not None
+            and CAUSES[outcome.cause].may_be_stable
+            and self.stability.holds(outcome.duration)
+        )
+
     def decide(self, state: State, outcome: Outcome) -> Decision:
         """What to do after ``outcome``, given ``state``. Pure: same inputs, same decision."""
-        # This is the hot path (one call per workload exit): enum members are module constants
-        # and the policy's derived facts are precomputed, because enum hashing and attribute
-        # chains cost more here than the decision itself.
+        # This is the hot path (one call per workload exit): see the constants block at the top.
         if type(outcome) is not Outcome:
             raise OutcomeError(f"outcome: must be an Outcome, got {type(outcome).__name__}")
         if type(state) is not State:
@@ -284,26 +219,20 @@ class Policy:
                 f"Outcome.ended_at: {ended!r} is before the state's last recorded time {last_at!r}"
             )
         if given_up is not None:
-            return _new(Decision, (_GIVE_UP, 0.0, 0, state, _GIVEN_UP, outcome, self))
+            return make_decision(_GIVE_UP, 0.0, 0, state, _GIVEN_UP, outcome, self)
 
         cause = outcome.cause
         counted = True
         rule = _BACKOFF
-        if cause is _EXITED or cause is _OOM:
+        may_be_stable = True
+        if cause is _EXITED:
             code = outcome.exit_code
             signal = outcome.signal
             exits = self.exits
-            if self._screened and (code in exits.prevent_codes or signal in exits.prevent_signals):
-                return self._stop(state, outcome, Rule.PREVENTED)
-            if self._screened and (
-                code in exits.force_codes
-                or signal in exits.force_signals
-                or (self.restart_unstable and not self._is_stable(outcome))
-            ):
-                rule = Rule.FORCED
-            elif cause is _OOM:
-                if not self._restarts_oom:
-                    return self._stop(state, outcome, Rule.MODE)
+            if self._screened and (rule := self._screen(outcome, True)) is _PREVENTED:
+                return self._stop(state, outcome, rule)
+            if rule is _FORCED:
+                pass
             elif signal is None:
                 if code in exits.success_codes:
                     if not self._restarts_clean:
@@ -319,22 +248,31 @@ class Policy:
             if self.mode is _NEVER:
                 return self._stop(state, outcome, Rule.MODE)
             counted = self.count_lost
-            if self.lost is not _LOST_BACKOFF:
-                if self.lost is _FRESH:
+            lost = self.lost
+            if lost is not _LOST_BACKOFF:
+                if lost is _LOST_FRESH:
                     return self._fresh(state, outcome)
+                if lost is _LOST_RESTORE:
+                    return self._restore(state, outcome)
                 return self._after_stable_run(state, outcome, counted, _LOST_RULE)
             rule = _LOST_RULE
         elif cause is _START_FAILED:
-            if self.start_failed is _GIVE_UP_ON_START:
+            if self.start_failed is not _RETRY_ON_START:
                 return self._give_up(state, outcome, Rule.START_FAILED)
-        else:  # Cause.STOPPED: an operator's stop is never undone.
+            may_be_stable = False
+        elif cause is _STOPPED:  # an operator's stop is never undone
             return self._stop(state, outcome, Rule.OPERATOR_STOP)
+        else:  # a cause that ends a run as an exit does: its row in CAUSES says how
+            row = CAUSES[cause]
+            may_be_stable = row.may_be_stable
+            if self._screened and (rule := self._screen(outcome, may_be_stable)) is _PREVENTED:
+                return self._stop(state, outcome, rule)
+            if rule is not _FORCED:
+                if row.exit_class not in self._restarted:
+                    return self._stop(state, outcome, Rule.MODE)
+                rule = row.rule
 
-        duration = ended - outcome.started_at
-        after = self._stable_after
-        if (duration > after or (duration == after and not self._stable_strict)) and (
-            cause is not _START_FAILED
-        ):
+        if may_be_stable and ended - outcome.started_at >= self._stable_from:
             return self._after_stable_run(state, outcome, counted)
 
         # A restart within an unstable streak.
@@ -356,11 +294,33 @@ class Policy:
         next_state = _new(State, (seed, attempt, step, restarts + 1, used, delay, ended, None))
         return _new(Decision, (_RETRY, delay, attempt, next_state, rule, outcome, self))
 
+    def _screen(self, outcome: Outcome, may_be_stable: bool) -> Rule:
+        """The exit rules' verdict on a run: ``PREVENTED``, ``FORCED``, or ``BACKOFF`` (no say).
+
+        Prevent wins over force (systemd ``service_shall_restart``); ``restart_unstable`` forces a
+        run that was not stable (``is_stable``, with the cause's ``may_be_stable`` passed in).
+        """
+        exits = self.exits
+        code, signal = outcome.exit_code, outcome.signal
+        if code in exits.prevent_codes or signal in exits.prevent_signals:
+            return _PREVENTED
+        if (
+            code in exits.force_codes
+            or signal in exits.force_signals
+            or (
+                self.restart_unstable
+                and not (may_be_stable and outcome.ended_at - outcome.started_at >= self._stable_from)
+            )
+        ):
+            return _FORCED
+        return _BACKOFF
+
     def _after_stable_run(
         self, state: State, outcome: Outcome, counted: bool, rule: Rule = Rule.STABLE_RESET
     ) -> Decision:
         stability = self.stability
         assert stability is not None  # only called when a run was stable
+        # A path the benchmarks time (every stable run): unpacked once, as decide() does.
         seed, _attempt, step, restarts, used, previous, _last_at, _given_up = state
         ended = outcome.ended_at
         if self._resets_delay:
@@ -382,7 +342,7 @@ class Policy:
                 return self._exhausted(state, outcome, delay, Action.RESET, 0, step)
             used = admitted
         next_state = make_state(seed, 0, step, restarts + 1, used, delay, ended, None)
-        return _decision(Action.RESET, delay, 0, next_state, rule, outcome, self)
+        return make_decision(Action.RESET, delay, 0, next_state, rule, outcome, self)
 
     def _exhausted(
         self, state: State, outcome: Outcome, delay: float, action: Action, attempt: int, step: int
@@ -394,8 +354,7 @@ class Policy:
         """
         if self.on_exhausted is Exhausted.GIVE_UP:
             return self._give_up(state, outcome, Rule.BUDGET_EXHAUSTED)
-        seed, _attempt, _step, restarts, used, _previous, _last_at, _given_up = state
-        ended = outcome.ended_at
+        used, ended = state.budget, outcome.ended_at
         restart_at = self.budget.earliest(used, ended, ended + delay)
         if not math.isfinite(restart_at):
             return self._give_up(state, outcome, Rule.BUDGET_EXHAUSTED)
@@ -405,70 +364,62 @@ class Policy:
         while admitted is None:
             delay = math.nextafter(delay, math.inf)
             admitted = self.budget.admit_waited(used, ended, ended + delay)
-        next_state = make_state(seed, attempt, step, restarts + 1, admitted, delay, ended, None)
-        return _decision(action, delay, attempt, next_state, Rule.BUDGET_WAIT, outcome, self)
-
-    def _is_stable(self, outcome: Outcome) -> bool:
-        """Whether ``outcome`` was a stable run (the same test as ``decide``'s, off its hot path)."""
-        duration = outcome.ended_at - outcome.started_at
-        after = self._stable_after
-        return outcome.cause is not _START_FAILED and (
-            duration > after or (duration == after and not self._stable_strict)
+        next_state = replace(
+            state,
+            attempt=attempt,
+            step=step,
+            restarts=state.restarts + 1,
+            budget=admitted,
+            previous_delay=delay,
+            last_at=ended,
         )
+        return make_decision(action, delay, attempt, next_state, Rule.BUDGET_WAIT, outcome, self)
 
     def _fresh(self, state: State, outcome: Outcome) -> Decision:
         """A LOST run under ``Lost.FRESH``: restart now, as if an operator had started it again."""
-        seed, _attempt, _step, restarts, _used, _previous, _last_at, _given_up = state
         ended = outcome.ended_at
+        seed, restarts = state[0], state[3]  # a timed path (every flap under Lost.FRESH): no properties
         next_state = make_state(seed, 0, 0, restarts + 1, self.budget.initial(ended), 0.0, ended, None)
-        return _decision(Action.RESET, 0.0, 0, next_state, _LOST_RULE, outcome, self)
+        return make_decision(Action.RESET, 0.0, 0, next_state, _LOST_RULE, outcome, self)
+
+    def _restore(self, state: State, outcome: Outcome) -> Decision:
+        """A LOST run under ``Lost.RESTORE``: as ``Lost.FRESH`` if the budget admits a restart now."""
+        ended = outcome.ended_at
+        try:
+            admitted = self.budget.admit(state.budget, ended, ended)
+        except (TypeError, ValueError, IndexError) as error:
+            raise _foreign_budget(self.budget, error) from None
+        if admitted is None:
+            return self._give_up(state, outcome, Rule.BUDGET_EXHAUSTED)
+        return self._fresh(state, outcome)
+
+    # _stop and _give_up are timed (a give-up ends every episode of a crash-loop benchmark): they
+    # keep the state's first six fields by slicing rather than through state.replace().
 
     def _stop(self, state: State, outcome: Outcome, rule: Rule) -> Decision:
-        seed, attempt, step, restarts, used, previous, _last_at, _given_up = state
-        next_state = make_state(seed, attempt, step, restarts, used, previous, outcome.ended_at, None)
-        return _decision(Action.STOP, 0.0, 0, next_state, rule, outcome, self)
+        next_state = _new(State, (*state[:6], outcome.ended_at, None))
+        return make_decision(Action.STOP, 0.0, 0, next_state, rule, outcome, self)
 
     def _give_up(self, state: State, outcome: Outcome, rule: Rule) -> Decision:
-        seed, attempt, step, restarts, used, previous, _last_at, _given_up = state
-        next_state = make_state(seed, attempt, step, restarts, used, previous, outcome.ended_at, rule)
-        return _decision(Action.GIVE_UP, 0.0, 0, next_state, rule, outcome, self)
+        next_state = _new(State, (*state[:6], outcome.ended_at, rule))
+        return make_decision(Action.GIVE_UP, 0.0, 0, next_state, rule, outcome, self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe data that :meth:`from_dict` turns back into an equal policy."""
-        from .serialize import to_dict
-
-        return to_dict(self)
+        return serialize.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: object) -> Policy:
         """Rebuild a policy from :meth:`to_dict` output; raise :class:`PolicyError` naming the bad key."""
-        from .serialize import from_dict
-
-        return from_dict(cls, data, "policy")
+        return serialize.from_dict(cls, data, "policy")
 
     def explain(self, decision: Decision) -> str:
         """The one-line reason for ``decision`` (``Decision.reason`` calls this lazily)."""
-        from ._explain import explain
-
-        return explain(self, decision)
+        return _explain.explain(self, decision)
 
     def describe(self) -> str:
         """A few lines saying what this policy does."""
-        from ._explain import describe
-
-        return describe(self)
-
-
-def _decision(
-    action: Action,
-    delay: float,
-    attempt: int,
-    state: State,
-    rule: Rule,
-    outcome: Outcome,
-    policy: Policy,
-) -> Decision:
-    return _new(Decision, (action, delay, attempt, state, rule, outcome, policy))
+        return _explain.describe(self)
 
 
 def _foreign_budget(budget: Budget, error: Exception) -> StateError:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .decision import Rule
 from .errors import StateError
+from .vocabulary import Rule
 
 if TYPE_CHECKING:
     from .budget import BudgetState
 
-__all__ = ["SCHEMA", "State"]
+__all__ = ["SCHEMA", "State", "make_state", "replace"]
 
 #: Version of the ``to_dict`` format; ``from_dict`` refuses any other.
 SCHEMA = 1
@@ -172,6 +172,20 @@ def make_state(
 ) -> State:
     """Build a State without validation: for the kernel, which only builds valid ones."""
     return _new(State, (seed, attempt, step, restarts, budget, previous_delay, last_at, given_up))
+
+
+_INDEX = {name: i for i, name in enumerate(_KEYS[1:])}
+
+
+def replace(state: State, **changes: Any) -> State:
+    """``state`` with the named fields changed (``attempt=0``): for the kernel's cold paths.
+
+    The names are ``State``'s properties, ``given_up`` taking the Rule (``given_up_by``).
+    """
+    values = list(state)
+    for key, value in changes.items():
+        values[_INDEX[key]] = value
+    return _new(State, values)
 
 
 def _count(key: str, value: object) -> int:

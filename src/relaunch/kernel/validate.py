@@ -1,13 +1,21 @@
-"""Validation helpers shared by the policy parts: each failure names the field and the value."""
+"""Validation shared by the kernel's parts, the presets and policy files: each failure names the field.
+
+Every function takes the field's name as the caller spells it (``Exponential.factor``,
+``docker.max_retries``) and either returns the value, normalised, or raises :class:`PolicyError`
+naming that field and the value it got. Presets and policy files use these, never copies.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from .errors import PolicyError
 
-__all__ = ["codes", "count", "finite", "normalize", "signals"]
+__all__ = ["boolean", "choice", "codes", "count", "finite", "normalize", "signals"]
+
+_T = TypeVar("_T")
 
 
 def finite(field: str, value: object, *, minimum: float = 0.0, strict: bool = False) -> float:
@@ -56,3 +64,17 @@ def signals(field: str, values: object) -> frozenset[int]:
 def normalize(instance: object, field: str, value: object) -> None:
     """Store a checked, normalised value on a frozen attrs instance (from ``__attrs_post_init__``)."""
     object.__setattr__(instance, field, value)
+
+
+def choice(field: str, value: object, allowed: Mapping[str, _T]) -> _T:
+    """Return ``allowed[value]`` if ``value`` is one of its keys (a system's own spelling)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise PolicyError(f"{field}: must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return allowed[value]
+
+
+def boolean(field: str, value: object) -> bool:
+    """Return ``value`` if it is True or False (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise PolicyError(f"{field}: must be True or False, got {value!r}")
+    return value

@@ -1,4 +1,4 @@
-"""Policies side by side on one failure pattern: a tight crash loop, and the README's table of it.
+"""The README's table: what each preset does with a tight crash loop, built by driving the presets.
 
 Every number here comes from driving :meth:`~relaunch.kernel.Policy.decide`, so the table cannot
 disagree with the presets it describes. This module computes and formats; it reads and writes no
@@ -32,15 +32,15 @@ END_MARKER = "<!-- crash-loop-table:end -->"
 
 #: The table's rows: a label, the preset's name and its parameters (defaults unless a variant).
 ROWS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("Docker", "docker", {}),
-    ("Docker, 5 retries", "docker", {"max_retries": 5}),
+    ("Docker", "docker", {"policy": "on-failure"}),
+    ("Docker, 5 retries", "docker", {"policy": "on-failure", "max_retries": 5}),
     ("Kubernetes", "kubernetes", {}),
     ("Kubernetes, KEP-4603", "kubernetes_reduced", {}),
-    ("systemd", "systemd", {}),
+    ("systemd", "systemd", {"restart": "on-failure"}),
     (
         "systemd, RestartSteps",
         "systemd",
-        {"restart_sec": 1.0, "restart_steps": 5, "restart_max_delay_sec": 32.0},
+        {"restart": "on-failure", "restart_sec": 1.0, "restart_steps": 5, "restart_max_delay_sec": 32.0},
     ),
     ("supervisord", "supervisord", {}),
     ("Erlang/OTP", "otp", {}),
@@ -48,7 +48,7 @@ ROWS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("PM2", "pm2", {}),
     ("PM2, exponential backoff", "pm2", {"exp_backoff_restart_delay": 0.1}),
     ("Nomad service", "nomad", {}),
-    ("Nomad batch", "nomad", {"job_type": "batch", "attempts": 3, "interval": 86400.0}),
+    ("Nomad batch", "nomad", {"job_type": "batch"}),
     ("ToolHive", "toolhive", {}),
     ("relaunch", "recommended", {}),
 )
