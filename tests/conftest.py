@@ -97,10 +97,8 @@ def engine_kind(request: pytest.FixtureRequest) -> EngineKind:
     return ENGINES[request.param]
 
 
-@pytest.fixture(scope="session")
-def docker_host(engine_kind: EngineKind) -> str:
-    """The engine under test; skips (or fails, see module docstring) when there is none."""
-    kind = engine_kind
+def engine_host(kind: EngineKind) -> str:
+    """The engine of this kind; skips (or fails, see module docstring) when there is none."""
     host = os.environ.get(kind.env)
     if not host:
         docker_unavailable(f"{kind.env} is not set (start one: {kind.script.relative_to(ROOT)} start DIR)")
@@ -120,6 +118,12 @@ def docker_host(engine_kind: EngineKind) -> str:
     finally:
         client.close()
     return host
+
+
+@pytest.fixture(scope="session")
+def docker_host(engine_kind: EngineKind) -> str:
+    """The engine under test (Docker or Podman, see ``engine_kind``)."""
+    return engine_host(engine_kind)
 
 
 @pytest.fixture
