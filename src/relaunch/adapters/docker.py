@@ -178,7 +178,7 @@ _RESERVED = frozenset({"name", "restart_policy", "auto_remove", "detach", "image
 # Podman's names for the events we follow, as the Docker API reports them (measured).
 _PODMAN_ACTIONS = {"remove": "destroy", "stop": "kill"}
 # A stop through Podman's API cleans the container up a second time after its death (conmon's
-# exit command does the first), 38 to 81 ms after the ``die`` (8 of 8 stops, measured); an exit,
+# exit command does the first), 38 to 81 ms after the ``die`` (17 of 17 stops, measured); an exit,
 # a kill or an OOM kill is cleaned up once.
 _PODMAN_STOP_CLEANUPS = 2
 # How long a Podman death without a kill waits for that second cleanup: its events are polled
