@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,24 @@ FAST = {
 
 def spec(command: str, **options: Any) -> ContainerSpec:
     return ContainerSpec(IMAGE, ["sh", "-c", command], {"network_mode": "none", **options})
+
+
+def engine_events(
+    client: docker.DockerClient, since: float, *, podman: bool, **filters: str | list[str]
+) -> list[dict[str, Any]]:
+    """The engine's events from ``since`` (Unix seconds) until now, for the test's own checks.
+
+    Whole seconds, the only kind Podman takes (a fraction gives no events, measured), so the
+    window reaches up to a second back and ``until`` waits for the next second; Podman filters by
+    its own event names (``died`` for ``die``).
+    """
+    if podman and "event" in filters:
+        names = [filters["event"]] if isinstance(filters["event"], str) else filters["event"]
+        filters["event"] = ["died" if e == "die" else e for e in names]
+    events = client.api.events(
+        since=int(since), until=math.ceil(time.time()), filters={"type": "container", **filters}, decode=True
+    )
+    return [e for e in events if int(e["timeNano"]) >= since * 1e9]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:

@@ -247,11 +247,12 @@ class ProcessKit:
 
 
 class ContainerKit:
-    name = "docker"
+    """The Docker runtime on one engine; ``name`` is its kind, "docker" or "podman"."""
 
-    def __init__(self, host: str, supervisor_id: str) -> None:
+    def __init__(self, host: str, supervisor_id: str, name: str = "docker") -> None:
         import docker
 
+        self.name = name
         self.host = host
         self.supervisor_id = supervisor_id
         self.client = docker.DockerClient(base_url=host, timeout=30)

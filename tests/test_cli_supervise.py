@@ -1,8 +1,9 @@
 """``relaunch supervise`` and ``relaunch status``: the adapters from the shell.
 
 ``status`` reads a state file; ``supervise --exec`` runs a local command through the process
-adapter; ``supervise --image`` runs a container on the engine named by DOCKER_HOST (skipped without
-one; failed instead under RELAUNCH_REQUIRE_DOCKER=1).
+adapter; ``supervise --image`` runs a container on each engine under test (the ``docker_host`` fixture:
+Docker, then Podman, given to the command as DOCKER_HOST; skipped without one, failed instead
+under RELAUNCH_REQUIRE_DOCKER=1).
 """
 
 from __future__ import annotations
@@ -86,19 +87,10 @@ def test_status_of_a_missing_state_file(tmp_path: Path) -> None:
     )
 
 
-def _engine() -> str:
-    host = os.environ.get("DOCKER_HOST")
-    if host:
-        return host
-    if os.environ.get("RELAUNCH_REQUIRE_DOCKER") == "1":
-        pytest.fail("RELAUNCH_REQUIRE_DOCKER=1 but DOCKER_HOST is not set", pytrace=False)
-    pytest.skip("Docker tests skipped: DOCKER_HOST is not set")
-
-
 @pytest.mark.docker
-def test_supervise_prints_each_decision_and_exits_1_on_a_give_up(tmp_path: Path) -> None:
+def test_supervise_prints_each_decision_and_exits_1_on_a_give_up(docker_host: str, tmp_path: Path) -> None:
     """A crash-looping container under toolhive(max_retries=3): two retries, a give-up, exit 1."""
-    host = _engine()
+    host = docker_host
     name = f"cli-{uuid.uuid4().hex[:8]}"
     state = tmp_path / "state.json"
     args = [SCRIPT, "supervise", name, "--image", IMAGE, "--preset", "toolhive", "--set", "max_retries=3"]
@@ -120,8 +112,8 @@ def test_supervise_prints_each_decision_and_exits_1_on_a_give_up(tmp_path: Path)
 
 
 @pytest.mark.docker
-def test_supervise_ctrl_c_leaves_the_container_and_exits_130(tmp_path: Path) -> None:
-    host = _engine()
+def test_supervise_ctrl_c_leaves_the_container_and_exits_130(docker_host: str, tmp_path: Path) -> None:
+    host = docker_host
     name = f"cli-{uuid.uuid4().hex[:8]}"
     args = [
         SCRIPT,

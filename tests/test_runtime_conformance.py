@@ -1,8 +1,8 @@
 """Every runtime keeps the contract of ``relaunch/adapters/runtime.py``, seen through the core.
 
-The same tests run against the simulated runtime, the process runtime and the Docker runtime
-(on the engine named by DOCKER_HOST; skipped without one, a failure in CI). Each test names the
-clause of the contract it checks.
+The same tests run against the simulated runtime, the process runtime and the Docker runtime,
+on Docker (DOCKER_HOST) and on Podman (PODMAN_HOST); skipped without one, a failure in CI.
+Each test names the clause of the contract it checks.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import pytest
 
+from conftest import ENGINES, engine_host
 from relaunch import Action, Cause, Constant, CountBudget, Policy, Rule
 from relaunch.adapters.runtime import Ended, Running, RuntimeUnavailable
 from relaunch.adapters.store import StoreBusy
@@ -35,7 +36,7 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 20.0) -> T:
         time.sleep(0.02)
 
 
-@pytest.fixture(params=["simulated", "process", "docker"])
+@pytest.fixture(params=["simulated", "process", "docker", "podman"])
 def kit(request: pytest.FixtureRequest) -> Iterator[Kit]:
     made: Kit
     if request.param == "simulated":
@@ -43,8 +44,8 @@ def kit(request: pytest.FixtureRequest) -> Iterator[Kit]:
     elif request.param == "process":
         made = ProcessKit()
     else:
-        host = request.getfixturevalue("docker_host")
-        made = ContainerKit(host, "t" + uuid.uuid4().hex[:10])
+        kind = ENGINES[request.param]
+        made = ContainerKit(engine_host(kind), "t" + uuid.uuid4().hex[:10], kind.name)
     yield made
     made.cleanup()
 
