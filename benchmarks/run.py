@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import pyperf
 
-from benchmarks import adapter_load, decide, fleet, floors, growth, health, memory, peers, report
+from benchmarks import adapter_load, decide, fleet, floors, growth, health, memory, peers, probe_load, report
 from benchmarks.harness import Case, sample_per_call, time_calls
 
 
@@ -92,11 +92,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             warmup_s=min(fleet.WARMUP_S, args.fleet_seconds),
         )
     results = report.build(cases, benches, samples, mem, adapter, fleet_results, args)
+    if not args.only or re.search(args.only, "probes"):
+        results["probes"] = probe_load.measure(smoke=args.smoke)
     if args.json:
         report.write_json(results, args.json)
     if args.md:
         report.write_markdown(results, args.md)
     print(report.markdown(results))
+    if "probes" in results:
+        print("## Health probes (benchmarks/probe_load.py)\n")
+        for row, figures in results["probes"].items():
+            print(f"- {row}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

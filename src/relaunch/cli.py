@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import attrs
 
 from . import __version__, policyfile, report
-from .kernel import Action, Policy, RelaunchError
+from .kernel import Action, Cause, Policy, RelaunchError
 from .report import Style
 from .runs import Run, drive
 from .scenarios import BUILTIN, Scenario, ScenarioError
@@ -272,7 +272,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "supervise",
         help="supervise one container (Docker) or one local command (--exec) in the foreground",
         usage="relaunch supervise [-h] NAME (--image IMAGE | --exec) [--preset NAME | --policy FILE] "
-        "[--set KEY=VALUE] [--state FILE] [--network MODE] [--json] [-- COMMAND ...]",
+        "[--set KEY=VALUE] [--state FILE] [--network MODE] [--health-cmd CMD | --health-tcp PORT | "
+        "--health-http URL] [--health-interval D] [--health-timeout D] [--health-retries N] "
+        "[--health-start-period D] [--json] [-- COMMAND ...]",
         description="Supervise one container through the Docker adapter, or with --exec one local command "
         "as a process group of its own, printing a line per decision (with --json, one JSON object per "
         "decision per line). A container runs COMMAND (after --) or its image's default; Ctrl-C stops "
@@ -280,9 +282,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "stops it (SIGTERM, SIGKILL 10 s later; a second Ctrl-C kills it at once), and running the same "
         "line again starts it again, or adopts it if a killed supervisor left it running. Without "
         "--preset or --policy the policy is `recommended` (--set then sets its keywords). The command "
-        "returns when the policy gives up (exit 1) or stops (exit 0), or when interrupted (exit 130).",
+        "returns when the policy gives up (exit 1) or stops (exit 0), or when interrupted (exit 130). "
+        "The --health-* flags are docker run's: a workload found unhealthy is stopped and restarted by the "
+        "policy as an UNHEALTHY end (a container's own HEALTHCHECK counts too; Docker alone never restarts "
+        "on it). --health-tcp and --health-http probe a loopback port or URL, with --exec only.",
         epilog=_examples(
             "relaunch supervise web --image nginx:alpine --network bridge --preset toolhive",
+            "relaunch supervise api --exec --health-http http://127.0.0.1:8080/healthz --health-interval 5s "
+            "-- ./server",
             "relaunch supervise job --exec --preset docker --set max_retries=3 -- sh -c 'exit 3'",
         ),
     )
@@ -302,6 +309,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="MODE",
         help="the container's network mode (default: none; e.g. bridge, host); not with --exec",
     )
+    _health_options(supervise)
     _policy_options(supervise, required=False)
     supervise.add_argument(
         "--state",
@@ -352,6 +360,89 @@ def _policy_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
         default=[],
         help="override a preset keyword or a policy key (dotted: backoff.factor=3); repeatable",
     )
+
+
+def _health_options(parser: argparse.ArgumentParser) -> None:
+    """docker run's health flags (docs.docker.com, ``docker run``: ``--health-cmd`` and the rest),
+    plus the two probes only a local process can have here."""
+    probe = parser.add_mutually_exclusive_group()
+    probe.add_argument("--health-cmd", metavar="CMD", help="a shell command: exit 0 is healthy")
+    probe.add_argument("--health-tcp", metavar="PORT", help="--exec: connect to 127.0.0.1:PORT")
+    probe.add_argument(
+        "--health-http", metavar="URL", help="--exec: GET a loopback http:// URL; 2xx/3xx is healthy"
+    )
+    for flag, what in (
+        ("interval", "between probes (default 30s)"),
+        ("timeout", "a probe may take (default 30s)"),
+        ("start-period", "after a start during which failures do not count (default 0s)"),
+    ):
+        parser.add_argument(f"--health-{flag}", metavar="DURATION", help=f"time {what}")
+    parser.add_argument(
+        "--health-retries", metavar="N", help="failures in a row that make it unhealthy (default 3)"
+    )
+
+
+def _health(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The health flags as (Docker ``healthcheck`` create() option, process ``Health`` or None).
+
+    Zero or an absent flag means Docker's default, as with ``docker run``; a container without
+    --health-cmd keeps its image's test and takes the timings given (the daemon merges them).
+    """
+    from .kernel import HealthCheck
+
+    def fail(flag: str, problem: str) -> NoReturn:
+        raise UsageError(f"{_prog(args)}: error: {flag}: {problem}")
+
+    timings: dict[str, float] = {}
+    for key in ("interval", "timeout", "start_period"):
+        value = getattr(args, f"health_{key}")
+        if value is not None:
+            flag = "--health-" + key.replace("_", "-")
+            try:
+                timings[key] = parse_duration(value, flag)
+            except ValueError as error:
+                raise UsageError(f"{_prog(args)}: error: {error}") from None
+            if 0 < timings[key] < 0.001:
+                fail(flag, f"must be 0 (Docker's default) or at least 1ms, got {value!r}")
+    retries = 0
+    if args.health_retries is not None:
+        try:
+            retries = int(args.health_retries)
+        except ValueError:
+            retries = -1
+        if retries < 0:
+            fail("--health-retries", f"must be a whole number >= 0, got {args.health_retries!r}")
+    probes = [f for f in ("cmd", "tcp", "http") if getattr(args, f"health_{f}") is not None]
+    if not args.exec_:
+        for kind in ("tcp", "http"):
+            if kind in probes:
+                fail(f"--health-{kind} {getattr(args, f'health_{kind}')}", "only for --exec, not --image")
+        docker_check: dict[str, Any] = {k: int(v * 1e9) for k, v in timings.items()}
+        if retries:
+            docker_check["retries"] = retries
+        if args.health_cmd is not None:
+            docker_check["test"] = ["CMD-SHELL", args.health_cmd]
+        return docker_check, None
+    if not probes:
+        given = [f"--health-{k.replace('_', '-')}" for k in timings] + (
+            ["--health-retries"] if args.health_retries is not None else []
+        )
+        if given:
+            fail(given[0], "needs --health-cmd, --health-tcp or --health-http with --exec")
+        return {}, None
+    from .adapters.probes import ExecProbe, Health, HttpProbe, TcpProbe
+
+    check = HealthCheck.docker(retries=retries, **timings)
+    if args.health_cmd is not None:
+        return {}, Health(ExecProbe(["sh", "-c", args.health_cmd]), check)
+    if args.health_tcp is not None:
+        if not args.health_tcp.isdigit() or not 0 < int(args.health_tcp) < 65536:
+            fail("--health-tcp", f"must be a port number 1-65535, got {args.health_tcp!r}")
+        return {}, Health(TcpProbe(int(args.health_tcp)), check)
+    try:
+        return {}, Health(HttpProbe(args.health_http), check)
+    except ValueError as error:
+        fail("--health-http", str(error).split(": ", 1)[1])
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
@@ -619,6 +710,7 @@ def _reporter(args: argparse.Namespace) -> Callable[[Any], None]:
     def report(event: Any) -> None:
         decision, outcome = event.decision, event.outcome
         detail = getattr(event, "detail", "")
+        health = getattr(event, "health", None)
         if args.json:
             record = {
                 "workload": event.name,
@@ -631,6 +723,13 @@ def _reporter(args: argparse.Namespace) -> Callable[[Any], None]:
                 "exit_code": outcome.exit_code,
                 "signal": outcome.signal,
                 "detail": detail or None,
+                "health": None
+                if health is None
+                else {
+                    "verdict": health.verdict.value,
+                    "failures": health.failures,
+                    "output": health.output,
+                },
                 "ended_at": datetime.fromtimestamp(outcome.ended_at, UTC).isoformat(timespec="seconds"),
             }
             print(json.dumps(record), flush=True)
@@ -639,6 +738,8 @@ def _reporter(args: argparse.Namespace) -> Callable[[Any], None]:
         line = f"{event.name}: {action}" + (f" in {span(decision.delay)}" if decision.restarts else "")
         # The runtime's own words (Docker's error, the OS's) say why a start failed.
         why = f" ({detail})" if detail else ""
+        if health is not None and outcome.cause is Cause.UNHEALTHY:
+            why = f" ({health.failures} failed probes: {health.output or 'no output'})"
         print(f"{style.bold(line)}: {decision.reason}{why}", flush=True)
 
     return report
@@ -715,6 +816,7 @@ def _supervise(args: argparse.Namespace) -> int:
         raise UsageError(f"{_prog(args)}: error: --exec needs a command after -- (see {_prog(args)} --help)")
     state = Path(args.state) if args.state else default_state_path(args.name, exec_=args.exec_)
     _folder_exists(args, "--state", str(state))
+    docker_check, health = _health(args)
     policy = _policy(args)
     supervisor = _adapter(args, "relaunch.adapters.supervisor")
     foreground = _Foreground(args)
@@ -723,7 +825,7 @@ def _supervise(args: argparse.Namespace) -> int:
 
         process = _adapter(args, "relaunch.adapters.process")
         runtime, grace = process.ProcessRuntime(), process.STOP_GRACE_S
-        spec = process.ProcessSpec(args.cmd)
+        spec = process.ProcessSpec(args.cmd, health)
         banner = f"supervising {args.name} ({shlex.join(args.cmd)}) with {policy.name}; Ctrl-C stops it"
     else:
         docker = _adapter(args, "relaunch.adapters.docker")
@@ -733,7 +835,10 @@ def _supervise(args: argparse.Namespace) -> int:
         except sdk_errors.DockerException as error:
             raise UsageError(f"{_prog(args)}: error: cannot talk to the Docker daemon: {error}") from None
         # No network unless asked: supervising must not open a path the user did not choose.
-        spec = docker.ContainerSpec(args.image, args.cmd or None, {"network_mode": args.network or "none"})
+        options: dict[str, Any] = {"network_mode": args.network or "none"}
+        if docker_check:
+            options["healthcheck"] = docker_check
+        spec = docker.ContainerSpec(args.image, args.cmd or None, options)
         banner = f"supervising {args.name} ({args.image}) with {policy.name}; Ctrl-C stops supervising"
         grace = 0.0
     try:

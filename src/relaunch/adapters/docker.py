@@ -42,6 +42,12 @@ Facts this module relies on, measured on Debian's Docker 20.10.24 (``scripts/doc
   ``events(since=)`` is inclusive and takes an exact ``"<seconds>.<nanoseconds>"`` string.
   Unknown filter keys are silently ignored (issue 4), so only documented ones are used
   (``type``, ``label``, ``event``).
+- Health checks (the image's ``HEALTHCHECK`` or a ``healthcheck`` create() option): the daemon
+  emits ``health_status: starting|healthy|unhealthy`` (the event's Action) only when the status
+  changes, not per probe, and the filter ``event=health_status`` selects them (measured). It
+  never acts on the status (moby#28400). We do: on ``unhealthy`` the container is stopped with
+  the stop timeout, like an operator's ``docker stop``, and that run's end is ``UNHEALTHY``
+  however it then dies (``_on_health``).
 - ``start()`` on a stopped container takes about 0.13 s here (0.12 to 0.14 s over 10 starts on
   an idle engine, up to 0.35 s under the test suite's load) and keeps the container id; on a
   running one it returns in about 1 ms and does nothing.
@@ -54,6 +60,8 @@ Limits, known and accepted:
   (after a ``kill``: ``STOPPED``; else ``EXITED``). If the daemon also restarted meanwhile, its
   restore kill looks like an operator's: ``STOPPED`` rather than ``LOST``.
 - Docker reports only ``ExitCode``: a death by signal n is exit code 128 + n, never a signal.
+- A health kill whose death happens while no supervisor runs is replayed as a death after a
+  ``kill``: ``STOPPED``, so not restarted, as any stop in that window.
 
 Podman, through the same SDK and Docker API (Debian's Podman 4.3.1 as root, cgroup v1, no
 systemd; ``scripts/podman-engine``). Where it differs, measured, and what this module does:
@@ -99,8 +107,8 @@ systemd; ``scripts/podman-engine``). Where it differs, measured, and what this m
 - OOM: Podman never sets ``State.OOMKilled`` here and emits no ``oom`` event: a 16 MB hog ends
   as a plain exit 137, reported as ``EXITED`` (nothing outside the engine tells it from a kill).
 - Health checks run from systemd timers: without systemd, ``State.Health`` stays ``starting``
-  and no ``health_status`` event comes (the service logs "unable to get systemd connection").
-  This module does not follow health events on either engine.
+  and no ``health_status`` event comes (the service logs "unable to get systemd connection"),
+  so a container's health check, which this module follows on Docker, never fires here.
 - There is no ``/containers/{id}/update`` (404): a restart policy cannot be switched off live.
   Adopting a container that has one logs a warning and leaves it; Podman's own restarts (no
   backoff: 75 to 110 ms after each death) then race ours.
@@ -130,9 +138,10 @@ import requests.exceptions
 from docker.models.containers import RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS
 from docker.types.daemon import CancellableStream
 
-from relaunch import Cause
+from relaunch import Cause, Verdict
 from relaunch.adapters.runtime import (
     Ended,
+    HealthReport,
     LiveRun,
     Missing,
     NotStarted,
@@ -168,6 +177,9 @@ LABEL_WORKLOAD = "io.relaunch.workload"
 # Docker's own rule for container names (daemon/names: validContainerNamePattern).
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+
+# State.Health.Status values (moby api/types/types.go: Starting, Healthy, Unhealthy).
+_VERDICTS = {verdict.value: verdict for verdict in Verdict}
 
 # Everything that means "the daemon did not answer": requests' errors when it is down or frozen
 # (measured), and the SDK's own base class for the rest.
@@ -277,7 +289,8 @@ class DockerRuntime:
     """Supervises containers labelled ``io.relaunch.supervisor=<supervisor_id>``.
 
     Threads: one follows the events stream (and reconnects forever with capped backoff), one
-    watchdog pings the daemon with a short timeout and releases held stop verdicts.
+    watchdog pings the daemon with a short timeout and releases held stop verdicts, and a
+    short-lived one per health kill waits for its ``docker stop``.
     """
 
     def __init__(
@@ -321,6 +334,7 @@ class DockerRuntime:
         # daemon's own shutdown as far as we can tell, so that death is LOST.
         self._kill_lost: set[str] = set()
         self._stopping: set[str] = set()  # container ids we are stopping ourselves
+        self._unhealthy: set[str] = set()  # container ids whose current run we stop as unhealthy
         self._held: dict[str, _Held] = {}
         self._cleanups: dict[str, int] = {}  # Podman: container id -> cleanup events this run
         self._stream: CancellableStream | None = None
@@ -546,6 +560,9 @@ class DockerRuntime:
             return Missing()
         state = attrs["State"]
         if state["Running"]:
+            if (state.get("Health") or {}).get("Status") == "unhealthy":
+                # Went unhealthy while nobody watched: its event is gone, the verdict is not.
+                self._kill_unhealthy(name, attrs["Id"])
             return Running()
         if parse_time_ns(state["StartedAt"]) is None:
             return NotStarted()
@@ -562,7 +579,9 @@ class DockerRuntime:
         exit_code = code if isinstance(code, int) and 0 <= code <= 255 else 255
         with self._lock:
             cause = Cause.EXITED
-            if state.get("OOMKilled"):
+            if cid in self._unhealthy:
+                cause = Cause.UNHEALTHY  # whatever killed it after the verdict (our stop, OOM...)
+            elif state.get("OOMKilled"):
                 cause = Cause.OOM
             elif cid in self._stopping:
                 cause = Cause.STOPPED
@@ -586,9 +605,9 @@ class DockerRuntime:
         # Podman filters by its own event names (``died``, ``remove``) and reports ``died`` as
         # ``die``; ``stop`` and ``cleanup`` tell its operator stops (module docstring).
         events = (
-            ["start", "kill", "died", "remove", "stop", "cleanup"]
+            ["start", "kill", "died", "remove", "stop", "cleanup", "health_status"]
             if self._podman
-            else ["start", "kill", "die", "destroy"]
+            else ["start", "kill", "die", "destroy", "health_status"]
         )
         return {"type": ["container"], "label": [f"{LABEL_SUPERVISOR}={self._id}"], "event": events}
 
@@ -685,6 +704,7 @@ class DockerRuntime:
                 self._kill_lost.discard(cid)
                 self._stopping.discard(cid)
                 self._cleanups.pop(cid, None)
+                self._unhealthy.discard(cid)
             # A replayed start may belong to a run that has ended since; reconciliation reports
             # what runs now. Reporting it would cancel a restart that is still due.
             if live:
@@ -702,12 +722,15 @@ class DockerRuntime:
                 self._stopped_by_operator(cid)
         elif action == "die":
             self._on_die(api, name, cid, event_ns, live=live)
+        elif str(action).startswith("health_status"):
+            self._on_health(api, name, cid, str(action), live=live)
         elif action == "destroy":
             with self._lock:
                 self._killed.pop(cid, None)
                 self._kill_lost.discard(cid)
                 self._stopping.discard(cid)
                 self._cleanups.pop(cid, None)
+                self._unhealthy.discard(cid)
                 self._held.pop(cid, None)
                 if self._ids.get(name) == cid:
                     del self._ids[name]
@@ -739,6 +762,52 @@ class DockerRuntime:
                 return
             del self._held[cid]
         self._report.run_ended(h.name, dataclasses.replace(h.end, cause=Cause.STOPPED))
+
+    def _on_health(self, api: docker.APIClient, name: str, cid: str, action: str, *, live: bool) -> None:
+        """A ``health_status`` event: report the run's health; stop it if it is unhealthy.
+
+        A live ``unhealthy`` event is the verdict even if a pass has flipped Docker's status back
+        since (the kernel's UNHEALTHY is final for a run, ``kernel/health.py``); a replayed one
+        may be about an earlier run, so only the status inspected now counts for it.
+        """
+        try:
+            attrs = api.inspect_container(cid)
+        except docker.errors.NotFound:
+            return  # removed since: the destroy event reports it
+        state = attrs["State"]
+        health = state.get("Health") or {}
+        if not state["Running"]:
+            return  # ended since: its die event reports it
+        status = health.get("Status", "")
+        log = health.get("Log") or [{}]
+        if status in _VERDICTS:
+            at = parse_time_ns(log[-1].get("End", "")) or time.time_ns()
+            report = HealthReport.make(
+                _VERDICTS[status], int(health.get("FailingStreak", 0)), log[-1].get("Output", ""), at / 1e9
+            )
+            self._report.health(name, report)
+        if status == "unhealthy" or (live and action == "health_status: unhealthy"):
+            self._kill_unhealthy(name, cid)
+
+    def _kill_unhealthy(self, name: str, cid: str) -> None:
+        """Stop ``cid``'s run once, as ``docker stop`` does, on a thread of its own (it blocks up
+        to the stop timeout, and the events thread must go on reading)."""
+        with self._lock:
+            if cid in self._unhealthy:
+                return
+            self._unhealthy.add(cid)
+        logger.warning("%s: unhealthy; stopping it", name, extra={"workload": name, "cause": "UNHEALTHY"})
+
+        def stop() -> None:
+            try:
+                self._c().api.stop(cid, timeout=self._stop_timeout)
+            except docker.errors.NotFound:
+                pass  # removed meanwhile: the destroy event reports it
+            except (RuntimeUnavailable, *_UNREACHABLE) as exc:
+                # Its death, when the daemon answers again, is still UNHEALTHY (_run_end).
+                logger.warning("%s: stopping the unhealthy container failed: %s", name, exc)
+
+        threading.Thread(target=stop, name="relaunch-docker-health-stop", daemon=True).start()
 
     def _advance_cursor(self, event_ns: int) -> None:
         with self._lock:

@@ -58,16 +58,26 @@ What it does, and the facts it relies on:
   with ``idr_alloc_cyclic``): a pid freed a moment ago is not handed out again before the whole
   pid range has been used.
 
+- **Health.** A spec with ``health`` (``probes.py``: a command, a TCP connect or an HTTP GET on
+  loopback) is probed from each run's start, on the runtime's one probe timer; the kernel's
+  ``HealthCheck`` judges the results. A run found UNHEALTHY is stopped as ``stop`` does
+  (SIGTERM to its group, SIGKILL after ``stop_grace``) and its end is reported with
+  ``Cause.UNHEALTHY``, whatever status it then exits with. Adopted runs are probed too, from
+  the time they are adopted (the start period starts again).
+
 Known limit: processes that leave their process group (``setsid``, double fork) escape
 supervision: there are no cgroups here.
 
-Threads and locks: the watch thread (``relaunch-process-watch``) and the core's threads calling
-the runtime. ``self._lock`` guards the run tables and is never held while calling the sink.
+Threads and locks: the watch thread (``relaunch-process-watch``), the prober's timer and probe
+workers (``relaunch-probe-timer``, ``relaunch-probe-N``: ``probes.py``), and the core's threads
+calling the runtime. ``self._lock`` guards the run tables and is never held while calling the
+sink or the prober; the prober's lock is never held while calling back here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import math
@@ -82,9 +92,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relaunch import Policy
+from relaunch import Cause, Policy
+from relaunch.adapters.clock import Clock
+from relaunch.adapters.probes import PROBE_WORKERS, Health, Prober
 from relaunch.adapters.runtime import (
     Ended,
+    HealthReport,
     LiveRun,
     NotStarted,
     Observation,
@@ -123,16 +136,20 @@ class ProcessSpec:
 
     The process inherits the supervisor's environment (plus the two ``RELAUNCH_`` marks),
     working directory and standard streams (so a supervised stdio server keeps talking to the
-    supervisor's own stdin and stdout).
+    supervisor's own stdin and stdout). ``health``, if given, is probed while it runs.
     """
 
     argv: tuple[str, ...]
+    health: Health | None
 
-    def __init__(self, argv: Sequence[str]) -> None:
+    def __init__(self, argv: Sequence[str], health: Health | None = None) -> None:
         args = tuple(argv)
         if not args or not all(isinstance(a, str) for a in args) or not args[0]:
             raise ValueError(f"ProcessSpec.argv: must be a non-empty list of strings, got {argv!r}")
+        if health is not None and not isinstance(health, Health):
+            raise TypeError(f"ProcessSpec.health: must be a Health, got {health!r}")
         object.__setattr__(self, "argv", args)
+        object.__setattr__(self, "health", health)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +171,7 @@ class _Run:
     pidfd: int
     adopted: bool  # started by a previous supervisor, not by this runtime
     kill_at: float | None = None  # time.monotonic() of the SIGKILL that ends a stop's grace
+    unhealthy: HealthReport | None = None  # the verdict that stopped it, if its health check did
 
     @property
     def key(self) -> str:
@@ -219,7 +237,14 @@ def _marked_leaders(owner: str) -> dict[str, list[tuple[int, int]]]:
 class ProcessRuntime:
     """Runs each workload's command as a local process group (see the module docstring)."""
 
-    def __init__(self, supervisor_id: str = "process", *, stop_grace: float = STOP_GRACE_S) -> None:
+    def __init__(
+        self,
+        supervisor_id: str = "process",
+        *,
+        stop_grace: float = STOP_GRACE_S,
+        clock: Clock | None = None,
+        probe_workers: int = PROBE_WORKERS,
+    ) -> None:
         if not hasattr(os, "pidfd_open") or not hasattr(os, "P_PIDFD"):
             raise SupervisorError("the process adapter needs Linux 5.4 or later (pidfds)")
         if not math.isfinite(stop_grace) or stop_grace < 0:
@@ -246,6 +271,7 @@ class ProcessRuntime:
         self._closing = False
         self._sink: Sink | None = None
         self._thread: threading.Thread | None = None
+        self._prober = Prober(self._health_report, self._unhealthy, clock=clock, workers=probe_workers)
 
     @property
     def supervisor_id(self) -> str:
@@ -336,10 +362,7 @@ class ProcessRuntime:
         with self._lock:
             run = self._runs.get(name)
             if run is not None:
-                if run.kill_at is None:
-                    run.kill_at = time.monotonic() + self._stop_grace
-                    self._stopping[name] = run
-                _killpg(run.pid, signal.SIGTERM)
+                self._terminate(run)
             idle = run is None and name not in self._reporting
         if idle:
             # Nothing runs and no end is on its way (the stop came before the first start):
@@ -347,6 +370,39 @@ class ProcessRuntime:
             assert self._sink is not None
             self._sink.removed(name)
         self._wake()
+
+    def _terminate(self, run: _Run) -> None:
+        """SIGTERM the run's group now, SIGKILL after the grace (called with the lock held)."""
+        if run.kill_at is None:
+            run.kill_at = time.monotonic() + self._stop_grace
+            self._stopping[run.name] = run
+        _killpg(run.pid, signal.SIGTERM)
+
+    def _unhealthy(self, name: str, key: str, report: HealthReport) -> None:
+        """The prober's verdict: stop run ``key`` of ``name``, whose end is then UNHEALTHY."""
+        with self._lock:
+            run = self._runs.get(name)
+            if self._closing or run is None or run.key != key or run.unhealthy is not None:
+                return  # closed (left to the next supervisor), or ended: its end is on its way
+            run.unhealthy = report
+            self._terminate(run)
+        self._wake()
+        logger.warning(
+            "%s: unhealthy after %d failed probes (%s); stopping pid %d",
+            name,
+            report.failures,
+            report.output,
+            run.pid,
+            extra={"workload": name, "pid": run.pid, "cause": "UNHEALTHY"},
+        )
+
+    def _health_report(self, name: str, key: str, report: HealthReport) -> None:
+        with self._lock:
+            run = self._runs.get(name)
+            if run is None or run.key != key or run.unhealthy is not None:
+                return  # about a run that ended, or whose verdict _exited hands over itself
+        assert self._sink is not None
+        self._sink.health(name, report)
 
     def kill(self, name: str) -> None:
         """End a stop's grace now: SIGKILL the run's group at once (a second Ctrl-C asks for it)."""
@@ -366,8 +422,10 @@ class ProcessRuntime:
             self._closing = True
             with contextlib.suppress(BlockingIOError):
                 os.write(self._wake_w, b"x")
+        deadline = time.monotonic() + 0.9
+        self._prober.close(deadline)
         if self._thread is not None:
-            self._thread.join(0.9)
+            self._thread.join(max(0.05, deadline - time.monotonic()))
         with self._lock:
             for run in self._runs.values():
                 os.close(run.pidfd)
@@ -483,6 +541,10 @@ class ProcessRuntime:
             logger.exception("%s: cannot watch pid %d; killing it", run.name, run.pid)
             _killpg(run.pid, signal.SIGKILL)
             self._exited(run)
+            return
+        health = self._specs[run.name].health
+        if health is not None:
+            self._prober.watch(run.name, run.key, health)
 
     def _wake(self) -> None:
         with self._lock:
@@ -543,11 +605,15 @@ class ProcessRuntime:
             if self._stopping.get(run.name) is run:
                 del self._stopping[run.name]
             self._reporting.add(run.name)
+        self._prober.forget(run.name, run.key)
         try:
             end = self._collect(run)
             with self._lock:
                 self._ended[run.name] = end
             assert self._sink is not None
+            if run.unhealthy is not None:
+                # The verdict before the end it caused, so the decision carries it.
+                self._sink.health(run.name, run.unhealthy)
             self._sink.run_ended(run.name, end)
         finally:
             with self._lock:
@@ -576,6 +642,11 @@ class ProcessRuntime:
             end = RunEnd(run.key, run.started_at, ended_at, exit_code=status)
         else:
             end = RunEnd(run.key, run.started_at, ended_at, signal=-status)
+        if run.unhealthy is not None:
+            # However it died after the verdict (our SIGTERM, SIGKILL, or on its own).
+            end = dataclasses.replace(
+                end, cause=Cause.UNHEALTHY, detail=f"health check failed: {run.unhealthy.output}"
+            )
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "%s: pid %d ended (%s)",

@@ -44,7 +44,15 @@ could need: the core may call back into the runtime from a decision hook):
 - ``run_ended(name, end)`` once per run that ends (the core ignores a repeated ``end.run``);
 - ``removed(name)`` when the workload was removed by someone else (an operator decision);
 - ``observed(name, obs)`` after a (re)connection;
-- ``cursor_changed(cursor)`` when the runtime-wide resume point moves.
+- ``cursor_changed(cursor)`` when the runtime-wide resume point moves;
+- ``health(name, report)`` when a live run's health changes (:class:`HealthReport`): the Docker
+  runtime on each ``health_status`` event, the process runtime after each probe.
+
+Health only decides *when to kill*. A runtime that finds a run UNHEALTHY stops it itself, as
+``stop`` does (Docker: ``docker stop`` with the stop timeout; processes: SIGTERM, grace,
+SIGKILL), without a ``Sink`` call asking for it, and reports that run's end once with
+``cause=Cause.UNHEALTHY`` however it then dies. Its stop is not an operator stop: the core turns
+an end into ``STOPPED`` only when ``Supervisor.stop`` asked for it.
 """
 
 from __future__ import annotations
@@ -54,9 +62,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from relaunch import Cause
+from relaunch.kernel.health import Verdict
 
 __all__ = [
+    "OUTPUT_LIMIT",
     "Ended",
+    "HealthReport",
     "LiveRun",
     "Missing",
     "NotStarted",
@@ -102,6 +113,34 @@ class RunEnd:
     cause: Cause = Cause.EXITED
     detail: str = ""
     status_known: bool = True
+
+
+#: Characters of a probe's output kept in a :class:`HealthReport` (Docker keeps 4096 bytes per
+#: probe, moby ``daemon/health.go`` ``maxOutputLen``; a status line needs far fewer).
+OUTPUT_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """A live run's health after its latest probe, as a runtime reports it (``Sink.health``).
+
+    ``failures`` is the failing streak (Docker's ``FailingStreak``: failures in the start period
+    do not count) and ``output`` the latest probe's output, cut to :data:`OUTPUT_LIMIT`
+    characters (use :meth:`make`).
+    """
+
+    verdict: Verdict
+    failures: int
+    output: str
+    at: float  # Unix seconds of the latest probe's result
+
+    @classmethod
+    def make(cls, verdict: Verdict, failures: int, output: str, at: float) -> HealthReport:
+        """A report with ``output`` stripped and cut to :data:`OUTPUT_LIMIT` characters."""
+        text = output.strip()
+        if len(text) > OUTPUT_LIMIT:
+            text = text[: OUTPUT_LIMIT - 3] + "..."
+        return cls(verdict, failures, text, at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +203,8 @@ class Sink(Protocol):
     def observed(self, name: str, obs: Observation) -> None: ...
 
     def cursor_changed(self, cursor: str) -> None: ...
+
+    def health(self, name: str, report: HealthReport) -> None: ...
 
 
 class Runtime(Protocol):

@@ -7,6 +7,9 @@ entry leaves the heap when it comes due. Due starts run on a few threads so that
 (0.1-0.35 s on a busy Docker engine, measured: ``benchmarks/FINDINGS.md``) does not hold back
 every other workload's.
 
+The process runtime's probes (``probes.py``) run on a second instance: one timer for every probe
+of every workload, with its own few workers, so a slow probe never delays a start.
+
 Threads and locks: the timer thread (``relaunch-scheduler``) waits on ``self._cond`` through the
 clock (so ``ManualClock.advance`` wakes it) and hands due entries to the start workers
 (``relaunch-start-N``) through a queue. ``self._cond`` is taken after the core's lock (the core
@@ -31,9 +34,17 @@ __all__ = ["Scheduler"]
 class Scheduler:
     """The timer heap and the start workers of one supervisor (see the module docstring)."""
 
-    def __init__(self, clock: Clock, fire: Callable[[str, int], None], *, workers: int) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        fire: Callable[[str, int], None],
+        *,
+        workers: int,
+        role: str = "start",
+        timer_name: str = "relaunch-scheduler",
+    ) -> None:
         if workers < 1:
-            raise ValueError(f"start_workers: must be >= 1, got {workers!r}")
+            raise ValueError(f"{role}_workers: must be >= 1, got {workers!r}")
         self._clock = clock
         self._fire = fire
         self._cond = threading.Condition(threading.Lock())
@@ -42,10 +53,10 @@ class Scheduler:
         self._closed = False
         self._due: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._workers = [
-            threading.Thread(target=self._work, name=f"relaunch-start-{n}", daemon=True)
+            threading.Thread(target=self._work, name=f"relaunch-{role}-{n}", daemon=True)
             for n in range(workers)
         ]
-        self._timer = threading.Thread(target=self._run, name="relaunch-scheduler", daemon=True)
+        self._timer = threading.Thread(target=self._run, name=timer_name, daemon=True)
         for thread in (*self._workers, self._timer):
             thread.start()
 

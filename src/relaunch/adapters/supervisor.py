@@ -25,7 +25,7 @@ Threads and locks (the whole table; take locks only in this order):
 thread                 what it does
 =====================  ==========================================================================
 callers                ``add``, ``stop``, ``start``, ``status``, ``store_health``, ``close``
-runtime threads        the ``Sink`` methods (``run_started``, ``run_ended``, ``removed``, ...)
+runtime threads        the ``Sink`` methods (``run_started``, ``run_ended``, ``health``, ...)
 ``relaunch-scheduler`` waits for the next due start (``scheduler.py``)
 ``relaunch-start-N``   ``_fire`` records a due start; ``_launch``, once durable, calls ``start``
 ``relaunch-store``     commits marked workloads (``persistence.py``); takes ``_lock`` to snapshot
@@ -60,6 +60,7 @@ from relaunch.adapters.persistence import Journal, StoreHealth
 from relaunch.adapters.phase import Phase, check_transition
 from relaunch.adapters.runtime import (
     Ended,
+    HealthReport,
     LiveRun,
     Missing,
     NotStarted,
@@ -119,6 +120,10 @@ class Status:
     reason: str | None  # the last decision's reason
     rule: Rule | None  # the last decision's rule code
     durable: bool  # the latest change of this workload is in the store
+    # The latest health report of the current run (of the last run once it ended): verdict,
+    # failing streak, the latest probe's output (truncated). None without a health check, or
+    # before its first report. Kept in memory only, like the run it describes.
+    health: HealthReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,7 @@ class DecisionEvent:
     outcome: Outcome
     decision: Decision
     detail: str = ""  # the runtime's own words for a failed start (Docker's error, the OS's errno text)
+    health: HealthReport | None = None  # the run's latest health report (an UNHEALTHY one for a health kill)
 
 
 DecisionHook = Callable[[DecisionEvent], None]
@@ -154,6 +160,7 @@ class _Workload:
     unavailable: bool = False  # the last start found the runtime unavailable (logged once)
     seq: int = 0  # the journal mark of the latest change
     start_id: int = 0  # counts recorded starts, so a start made stale while recorded is skipped
+    health: HealthReport | None = None  # of the current (or last) run; not persisted
     action: threading.RLock = field(default_factory=threading.RLock)  # held across start/stop
 
     def record(self) -> WorkloadRecord:
@@ -329,6 +336,7 @@ class Supervisor:
                 reason=w.reason,
                 rule=w.rule,
                 durable=self._journal.durable(w.seq),
+                health=w.health,
             )
 
     def store_health(self) -> StoreHealth:
@@ -409,6 +417,17 @@ class Supervisor:
             self._cursor = cursor
             self._journal.mark(None)
 
+    def health(self, name: str, report: HealthReport) -> None:
+        """The live run of ``name`` has a new health report; shown by ``status``, carried by events.
+
+        The kill on UNHEALTHY is the runtime's (``runtime.py``); the end it causes arrives as a
+        ``run_ended`` with ``Cause.UNHEALTHY``.
+        """
+        with self._lock:
+            w = None if self._closed else self._workloads.get(name)
+            if w is not None:
+                w.health = report
+
     # -- internals (all called with self._lock held) ----------------------------------------
 
     @contextlib.contextmanager
@@ -481,6 +500,7 @@ class Supervisor:
         self._cancel(w)
         w.fresh = False
         w.unavailable = False
+        w.health = None  # a new run: the last run's health no longer describes it
         self._enter(w, Phase.RUNNING)
         w.restart_at = None
         self._mark(w)
@@ -549,7 +569,8 @@ class Supervisor:
                 },
             )
         if self._outbox is not None:
-            self._outbox.put(DecisionEvent(w.name, run, outcome, decision, detail))
+            health = w.health if run is not None else None
+            self._outbox.put(DecisionEvent(w.name, run, outcome, decision, detail, health))
 
     def _start_soon(self, w: _Workload) -> None:
         """A start no decision asked for (first start, operator start): now, once."""
@@ -635,5 +656,6 @@ class Supervisor:
             w.fresh = False
             w.unavailable = False
             if w.phase is Phase.STARTING and not self._closed:
+                w.health = None
                 self._enter(w, Phase.RUNNING)
                 self._mark(w)
