@@ -14,9 +14,10 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from relaunch.adapters.runtime import (
     Ended,
@@ -29,6 +30,20 @@ from relaunch.adapters.runtime import (
     Sink,
     StartError,
 )
+
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll ``probe`` until it returns something true, and return that; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 class Kit(Protocol):

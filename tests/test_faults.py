@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import pytest
 
@@ -29,22 +29,10 @@ from relaunch import Constant, CountBudget, Policy
 from relaunch.adapters.process import ProcessRuntime, ProcessSpec
 from relaunch.adapters.store import StoreBusy, StoreError, read_store
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
-from runtimes import marked_pids
+from runtimes import marked_pids, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "fault_supervisor.py"
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def owner_of(store: Path) -> str:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -20,20 +19,7 @@ from relaunch import Action, Cause, Constant, CountBudget, Policy, Rule
 from relaunch.adapters.runtime import Ended, Running, RuntimeUnavailable
 from relaunch.adapters.store import StoreBusy
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
-from runtimes import ContainerKit, Kit, ProcessKit, SimulatedKit
-
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
+from runtimes import ContainerKit, Kit, ProcessKit, SimulatedKit, wait_for
 
 
 @pytest.fixture(params=["simulated", "process", "docker", "podman"])
