@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -66,14 +67,27 @@ def launch(tmp: Path, config: dict[str, Any]) -> subprocess.Popen[str]:
         )
 
 
-def read_until(stream: IO[str], predicate: Callable[[str], bool], limit: int = 10_000) -> str:
-    for _ in range(limit):
-        line = stream.readline()
-        if not line:
+def read_until(stream: IO[str], predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+    """Read lines until one satisfies ``predicate``; fail (never hang) after ``timeout`` seconds.
+
+    Reads the pipe's descriptor directly, byte by byte: a buffered reader could hold the next
+    line while ``select`` says nothing is left to read.
+    """
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    line = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no such line within {timeout}s")
+        byte = os.read(fd, 1)
+        if not byte:
             raise AssertionError("the supervisor process ended early")
-        if predicate(line):
-            return line
-    raise AssertionError("never saw the line")
+        line += byte
+        if byte == b"\n":
+            text, line = line.decode(), b""
+            if predicate(text):
+                return text
 
 
 def crash_policy(restarts: int, delay: float = 0.0) -> Policy:

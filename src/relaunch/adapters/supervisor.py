@@ -611,6 +611,10 @@ class Supervisor:
         launch = lambda: self._launch(w, start_id, create, began)  # noqa: E731 - a closure, by name
         self._journal.after(seq, lambda: self._scheduler.submit(launch))
 
+    def _still_starting(self, w: _Workload, start_id: int) -> bool:
+        """Whether start ``start_id`` is still the one under way (called with the lock held)."""
+        return not self._closed and w.phase is Phase.STARTING and w.start_id == start_id and w.token == 0
+
     def _launch(self, w: _Workload, start_id: int, create: bool, began: float) -> None:
         try:
             with w.action:
@@ -620,13 +624,13 @@ class Supervisor:
 
     def _start(self, w: _Workload, start_id: int, create: bool, began: float) -> None:
         with self._lock:
-            if self._closed or w.phase is not Phase.STARTING or w.start_id != start_id or w.token != 0:
+            if not self._still_starting(w, start_id):
                 return  # removed, stopped or rescheduled while the start was being recorded
         try:
             self._runtime.start(w.name, create=create)
         except StartError as exc:
             with self._lock:
-                if not self._closed and w.phase is Phase.STARTING:
+                if self._still_starting(w, start_id):
                     now = self._clock.time()
                     started = max(began, w.state.last_at)
                     outcome = Outcome(started, max(now, started), cause=Cause.START_FAILED)
@@ -636,7 +640,7 @@ class Supervisor:
             if not isinstance(exc, RuntimeUnavailable):
                 logger.exception("%s: unexpected error at start", w.name, extra={"workload": w.name})
             with self._lock:
-                if w.token == 0 and not self._closed and w.phase is Phase.STARTING:
+                if self._still_starting(w, start_id):
                     if not w.unavailable:  # once per outage; the runtime says why, once for all
                         logger.info(
                             "%s: runtime unavailable at start (%s); retrying every %.1fs",
@@ -655,7 +659,10 @@ class Supervisor:
             # The runtime usually reports the start (run_started) before start() returns.
             w.fresh = False
             w.unavailable = False
-            if w.phase is Phase.STARTING and not self._closed:
+            # This start's own: the run it started may have ended, been decided on and a newer
+            # start recorded meanwhile (a run that exits at once), which must not be taken
+            # for running.
+            if self._still_starting(w, start_id):
                 w.health = None
                 self._enter(w, Phase.RUNNING)
                 self._mark(w)
