@@ -267,7 +267,7 @@ def test_simulate_seeds_differ() -> None:
         (
             ["--preset", "toolhive", "--scenario", "meltdown"],
             "relaunch simulate: error: unknown scenario 'meltdown', expected one of crash-loop, "
-            "daemon-flaps, flaky, bad-deploy, oom-creep or a .jsonl or .toml file",
+            "daemon-flaps, flaky, bad-deploy, oom-creep, hang or a .jsonl or .toml file",
         ),
         (
             ["--preset", "toolhive", "--until", "soon"],
