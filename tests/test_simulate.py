@@ -34,7 +34,7 @@ from relaunch.scenarios import (
     ScenarioError,
     load,
 )
-from relaunch.simulate import Simulation, simulate
+from relaunch.simulate import Simulation, simulate, unhealthy_at
 from relaunch.units import parse_duration, span
 
 _EXTRA_POLICIES = [
@@ -541,3 +541,44 @@ def test_a_malformed_hang_phase_is_named(tmp_path: Path, phase: str, message: st
     with pytest.raises(ScenarioError) as raised:
         load(str(path))
     assert str(raised.value) == message.format(path=path)
+
+
+@pytest.mark.parametrize(
+    ("check", "hangs_at", "killed_at"),
+    [
+        # Passes at 10 and 20; timeouts answered at 32, 44 and 56: the third makes it unhealthy.
+        (HealthCheck(interval=10.0, timeout=2.0, retries=3), 25.0, 56.0),
+        # In the start period (to 60 s) timeouts every 5 + 2 s do not count: 7, 14 ... 56; 63 and
+        # then 75 (10 s later, plus 2) do.
+        (
+            HealthCheck(interval=10.0, timeout=2.0, retries=2, start_period=60.0, start_interval=5.0),
+            1.0,
+            75.0,
+        ),
+        # The run ends (at 100) before the verdict: never unhealthy.
+        (HealthCheck(interval=30.0, timeout=30.0, retries=3), 50.0, math.inf),
+    ],
+)
+def test_unhealthy_at_is_the_probe_machines_verdict(
+    check: HealthCheck, hangs_at: float, killed_at: float
+) -> None:
+    """The kill comes at the result that makes the kernel's probe machine say UNHEALTHY."""
+    assert unhealthy_at(check, 0.0, hangs_at, 100.0) == killed_at
+
+
+def test_a_long_start_period_probes_only_up_to_the_horizon() -> None:
+    """A grace longer than the horizon (Nomad's: a pass does not end it) leaves the hung run hung."""
+    check = HealthCheck(start_period=1e12, pass_ends_start_period=False)
+    result = simulate(presets.recommended(), BUILTIN["hang"], health=check)
+    (only,) = result.steps
+    assert only.hung_at is not None
+    assert only.decision is None
+
+
+def test_the_hangs_example_is_a_model_that_hangs() -> None:
+    """examples/leaky-hangs.toml loads, hangs, and a health check raises its availability."""
+    scenario = load(str(Path(__file__).resolve().parent.parent / "examples" / "leaky-hangs.toml"))
+    assert scenario.hangs
+    policy = presets.recommended()
+    without = simulate(policy, scenario).summary.availability
+    assert simulate(policy, scenario, health=HealthCheck(interval=10.0)).summary.availability > without

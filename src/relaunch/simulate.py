@@ -130,7 +130,7 @@ def simulate(
             )
         end, ending, hangs_at = runs.end(start)
         if health is not None and hangs_at < end:
-            killed_at = unhealthy_at(health, start, hangs_at, end)
+            killed_at = unhealthy_at(health, start, hangs_at, min(end, horizon))
             if killed_at < end:
                 end, ending = killed_at, UNHEALTHY
         hung_at = hangs_at if hangs_at < min(end, horizon) else None
@@ -149,7 +149,8 @@ def simulate(
 
 def unhealthy_at(check: HealthCheck, start: float, hangs_at: float, end: float) -> float:
     """When ``check`` declares a run started at ``start`` that hangs at ``hangs_at`` unhealthy;
-    ``math.inf`` if the run ends by itself (at ``end``) first.
+    ``math.inf`` if not before ``end`` (the run's own end, or the horizon: probing stops there, so a
+    long start period costs at most one probe per start interval up to the horizon).
 
     A probe sent before the hang passes at once; one sent at or after it times out ``timeout``
     later. Passes that change nothing but the time of the next probe (a HEALTHY run past its start
