@@ -28,10 +28,10 @@ from relaunch.scenarios import (
     Fixed,
     Forever,
     Model,
-    Phase,
     Replay,
     Scenario,
     ScenarioError,
+    WorkloadPhase,
     load,
 )
 from relaunch.simulate import Simulation, simulate, unhealthy_at
@@ -187,7 +187,7 @@ def test_a_give_up_leaves_the_workload_down_until_the_horizon() -> None:
 
 def test_a_clean_stop_ends_the_simulation() -> None:
     """A STOP decision (nothing to restart) ends the timeline and is reported as stopped."""
-    once = Scenario("once", "exits 0", 100.0, Model((Phase(Fixed(10.0), Ending(exit_code=0)),)))
+    once = Scenario("once", "exits 0", 100.0, Model((WorkloadPhase(Fixed(10.0), Ending(exit_code=0)),)))
     summary = simulate(Policy.from_dict({"mode": "on-failure"}), once).summary
     assert (summary.runs, summary.restarts, summary.stopped_at, summary.gave_up_at) == (1, 0, 10.0, None)
 
@@ -195,7 +195,7 @@ def test_a_clean_stop_ends_the_simulation() -> None:
 def test_a_runaway_simulation_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Zero-length runs restarted at once never reach the horizon: the simulator says so."""
     monkeypatch.setattr("relaunch.simulate.MAX_RUNS", 100)
-    instant = Scenario("instant", "exits at once", 10.0, Model((Phase(Fixed(0.0)),)))
+    instant = Scenario("instant", "exits at once", 10.0, Model((WorkloadPhase(Fixed(0.0)),)))
     with pytest.raises(ScenarioError, match="more than 100 runs before the horizon"):
         simulate(Policy(backoff=Constant(seconds=0.0)), instant)
 
@@ -376,7 +376,9 @@ _CHECKS = st.builds(
 
 def _hangs(every: float = 600.0, probability: float = 1.0, run: object = None) -> Scenario:
     """A model whose runs hang about every ``every`` seconds, and otherwise live ``run`` (forever)."""
-    phase = Phase(run or Forever(), hangs_after=scenarios.Exponential(every), hang_probability=probability)
+    phase = WorkloadPhase(
+        run or Forever(), hangs_after=scenarios.ExponentialDuration(every), hang_probability=probability
+    )
     return Scenario("hangs", "hangs", 6 * 3600.0, Model((phase,)))
 
 
@@ -459,7 +461,7 @@ def test_without_hangs_a_health_check_changes_nothing(
 @given(st.sampled_from(POLICIES), st.floats(0.0, 1.0), st.integers(0, 2**64 - 1))
 def test_hung_time_is_down_time(policy: Policy, probability: float, seed: int) -> None:
     """Availability counts a run as up only until it ends or hangs, whichever is first."""
-    result = simulate(policy, _hangs(900.0, probability, scenarios.Exponential(1800.0)), seed=seed)
+    result = simulate(policy, _hangs(900.0, probability, scenarios.ExponentialDuration(1800.0)), seed=seed)
     _check_against_kernel(result)
     expected = sum(
         (step.ended_at if step.hung_at is None else step.hung_at) - step.started_at for step in result.steps

@@ -30,16 +30,16 @@ __all__ = [
     "BUILTIN",
     "Disruptions",
     "Ending",
-    "Exponential",
+    "ExponentialDuration",
     "Fixed",
     "Forever",
     "Model",
-    "Phase",
     "Replay",
     "Runs",
     "Scenario",
     "ScenarioError",
     "Uniform",
+    "WorkloadPhase",
     "load",
 ]
 
@@ -108,8 +108,11 @@ class Uniform:
 
 
 @attrs.frozen
-class Exponential:
-    """Exponentially distributed: the time between events of a Poisson process of this mean."""
+class ExponentialDuration:
+    """Exponentially distributed: the time between events of a Poisson process of this mean.
+
+    Named apart from the kernel's ``Exponential`` backoff, which a test or script often imports too.
+    """
 
     mean: float
 
@@ -133,8 +136,9 @@ class Forever:
 
 
 @attrs.frozen
-class Phase:
-    """Runs that start before ``until`` last ``run`` and end with ``ending``.
+class WorkloadPhase:
+    """Runs that start before ``until`` last ``run`` and end with ``ending`` (a ``[[phase]]`` table;
+    named apart from the supervisor's lifecycle ``Phase``).
 
     ``shrink`` multiplies the k-th run of the phase by ``shrink ** k`` (a leak that gets worse),
     down to ``floor`` seconds (a process needs some time to fill its memory again). With
@@ -176,7 +180,7 @@ class Runs(Protocol):
 class Model:
     """A workload model: phases by start time, and optional disruptions."""
 
-    phases: tuple[Phase, ...]
+    phases: tuple[WorkloadPhase, ...]
     disruptions: Disruptions | None = None
 
     @property
@@ -199,7 +203,7 @@ class _ModelRuns:
         # Two streams: the disruption schedule must not depend on how many runs a policy made.
         self._rng = random.Random(2 * seed)
         self._events = random.Random(2 * seed + 1)
-        self._phase: Phase | None = None
+        self._phase: WorkloadPhase | None = None
         self._index = 0
         self._next_event = -math.inf
 
@@ -293,40 +297,40 @@ BUILTIN: dict[str, Scenario] = {
             "crash-loop",
             "every run exits 1 after 0.5s (a bad config that never starts)",
             3600.0,
-            Model((Phase(Fixed(0.5)),)),
+            Model((WorkloadPhase(Fixed(0.5)),)),
         ),
         Scenario(
             "daemon-flaps",
             "a healthy service killed by a daemon disruption every 30-90s for 2h, outcomes LOST "
             "(stacklok/toolhive #5171)",
             7200.0,
-            Model((Phase(Forever()),), Disruptions(Uniform(30.0, 90.0))),
+            Model((WorkloadPhase(Forever()),), Disruptions(Uniform(30.0, 90.0))),
         ),
         Scenario(
             "flaky",
             "crashes at random (exit 1), about every 15m on average (exponential inter-arrival), for 24h",
             86400.0,
-            Model((Phase(Exponential(900.0)),)),
+            Model((WorkloadPhase(ExponentialDuration(900.0)),)),
         ),
         Scenario(
             "bad-deploy",
             "a bad release crash-loops (exit 1 after 2s) for 10 minutes, then a fixed one runs healthy",
             3600.0,
-            Model((Phase(Fixed(2.0), until=600.0), Phase(Forever()))),
+            Model((WorkloadPhase(Fixed(2.0), until=600.0), WorkloadPhase(Forever()))),
         ),
         Scenario(
             "oom-creep",
             "a worsening leak: run k is OOM-killed (exit 137) after 20m x 0.7^k (at least 5s), "
             "stable at first, then a crash loop",
             10800.0,
-            Model((Phase(Fixed(1200.0), _OOM, shrink=0.7, floor=5.0),)),
+            Model((WorkloadPhase(Fixed(1200.0), _OOM, shrink=0.7, floor=5.0),)),
         ),
         Scenario(
             "hang",
             "a service that stops answering (and never exits) about every 2h on average, for 24h: "
             "only a health check sees it",
             86400.0,
-            Model((Phase(Forever(), hangs_after=Exponential(7200.0)),)),
+            Model((WorkloadPhase(Forever(), hangs_after=ExponentialDuration(7200.0)),)),
         ),
     )
 }
@@ -498,12 +502,12 @@ def _mean(duration: Duration) -> float:
         return duration.seconds
     if isinstance(duration, Uniform):
         return (duration.low + duration.high) / 2
-    if isinstance(duration, Exponential):
+    if isinstance(duration, ExponentialDuration):
         return duration.mean
     return math.inf
 
 
-def _phase(where: str, prefix: str, data: object) -> Phase:
+def _phase(where: str, prefix: str, data: object) -> WorkloadPhase:
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: {prefix.rstrip('.')}: must be a table")
     _known(where, data, _PHASE_KEYS, prefix)
@@ -528,7 +532,7 @@ def _phase(where: str, prefix: str, data: object) -> Phase:
         )
     if hangs_after is None and "hang_probability" in data:
         raise ScenarioError(f"{where}: {prefix}hangs_after: missing (required with hang_probability)")
-    return Phase(run, ending, until, shrink, floor, hangs_after, float(probability))
+    return WorkloadPhase(run, ending, until, shrink, floor, hangs_after, float(probability))
 
 
 def _distribution(where: str, key: str, value: object) -> Duration:
@@ -551,5 +555,5 @@ def _distribution(where: str, key: str, value: object) -> Duration:
         mean = _duration(where, f"{key}.mean", value["mean"])
         if not 0 < mean < math.inf:
             raise ScenarioError(f"{where}: {key}.mean: must be > 0 and finite, got {value['mean']!r}")
-        return Exponential(mean)
+        return ExponentialDuration(mean)
     return Fixed(_duration(where, key, value))
