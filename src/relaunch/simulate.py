@@ -26,7 +26,7 @@ from .kernel import Action, Cause, Decision, HealthCheck, Outcome, Policy, Probe
 from .runs import play
 from .scenarios import Ending, Scenario, ScenarioError
 
-__all__ = ["MAX_RUNS", "Simulation", "Step", "Summary", "simulate"]
+__all__ = ["MAX_RUNS", "UNHEALTHY", "Simulation", "Step", "Summary", "simulate", "unhealthy_at"]
 
 #: Runs a simulation may take before it is refused: zero-length runs restarted with no delay would
 #: otherwise never reach the horizon.
