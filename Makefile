@@ -37,9 +37,13 @@ $(PLOT_STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[plot]'
 	touch $(PLOT_STAMP)
 
-## demo: the main job: compare policies on ToolHive #5171's flapping daemon, plot to out/daemon-flaps.png
+## demo: the main job: compare policies on ToolHive #5171's flapping daemon, plot to out/daemon-flaps.png;
+## then on a service that hangs, each policy without and with a health check, plot to out/hang.png
 demo: $(PLOT_STAMP)
+	mkdir -p out
 	$(VENV)/bin/relaunch compare --scenario daemon-flaps --plot out/daemon-flaps.png
+	@echo
+	$(VENV)/bin/relaunch compare --scenario hang --plot out/hang.png
 
 ## bench: the benchmark suite (benchmarks/README.md); writes benchmarks/results.json and results.md.
 ## BENCH_ARGS passes options through (e.g. BENCH_ARGS="--only sliding"). bench-smoke: each row once,

@@ -267,7 +267,7 @@ def test_simulate_seeds_differ() -> None:
         (
             ["--preset", "toolhive", "--scenario", "meltdown"],
             "relaunch simulate: error: unknown scenario 'meltdown', expected one of crash-loop, "
-            "daemon-flaps, flaky, bad-deploy, oom-creep or a .jsonl or .toml file",
+            "daemon-flaps, flaky, bad-deploy, oom-creep, hang or a .jsonl or .toml file",
         ),
         (
             ["--preset", "toolhive", "--until", "soon"],
@@ -330,6 +330,87 @@ def test_compare_json_and_chosen_presets() -> None:
     )
     assert [entry["policy"] for entry in data["policies"]] == ["toolhive", "recommended"]
     assert all(entry["summary"]["gave_up"] for entry in data["policies"])
+
+
+def test_compare_on_a_hanging_scenario_shows_each_policy_without_and_with_a_health_check() -> None:
+    """On hang, each policy has two rows: without a check it stays hung; with one it is restarted."""
+    lines = run("compare", "--presets", "toolhive,recommended", "--scenario", "hang").stdout.splitlines()
+    rows = [line.rsplit(None, 4) for line in lines[4:8]]
+    assert [row[0] for row in rows] == [
+        "toolhive",
+        "toolhive + health check",
+        "recommended",
+        "recommended + health check",
+    ]
+    for without, with_check in (rows[0:2], rows[2:4]):
+        assert float(without[1].rstrip("%")) < 15.0
+        assert without[2] == "0"
+        assert float(with_check[1].rstrip("%")) > 95.0
+        assert int(with_check[2]) > 3
+
+
+def test_compare_with_health_flags_on_a_scenario_without_hangs_changes_nothing() -> None:
+    """A health check only kills what hangs: on crash-loop its rows equal the ones without it."""
+    plain = run("compare", "--presets", "toolhive", "--scenario", "crash-loop").stdout.splitlines()
+    assert len(plain) == 7  # title, horizon, blank, header, one row, blank, headline
+    checked = run(
+        "compare", "--presets", "toolhive", "--scenario", "crash-loop", "--health-interval", "5s"
+    ).stdout.splitlines()
+    without, with_check = checked[4].split(), checked[5].split()
+    assert with_check[:4] == ["toolhive", "+", "health", "check"]
+    assert without[1:] == with_check[4:]
+
+
+def test_compare_json_names_the_health_check() -> None:
+    """compare --json: each row says its health check (null without), spelled as HealthCheck.to_dict."""
+    data = json.loads(
+        run("compare", "--presets", "docker", "--scenario", "hang", "--health-retries", "2", "--json").stdout
+    )
+    assert data["scenario"]["hangs"] is True
+    checks = [entry["health_check"] for entry in data["policies"]]
+    assert checks[0] is None
+    assert checks[1]["retries"] == 2
+    assert checks[1]["interval"] == 30.0
+
+
+def test_simulate_a_hang_with_and_without_a_health_check() -> None:
+    """simulate: without --health-* the hung run stays down; with them each hung run ends unhealthy."""
+    args = ("simulate", "--preset", "recommended", "--scenario", "hang")
+    plain = run(*args).stdout
+    assert "(hung)" in plain
+    assert "no health check sees it" in plain
+    checked = json.loads(run(*args, "--health-interval", "10s", "--health-timeout", "2s", "--json").stdout)
+    assert checked["health_check"]["interval"] == 10.0
+    ended = [step for step in checked["timeline"] if step["ending"] is not None]
+    assert ended
+    for step in ended:
+        assert step["ending"]["cause"] == "unhealthy"
+        # The first probe after the hang within 10 s, then 3 timeouts of 2 s, 10 s apart.
+        assert step["ended_at"] - step["hung_at"] <= 10.0 + 3 * 2.0 + 2 * 10.0 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--health-retries", "x"],
+            "relaunch simulate: error: --health-retries: must be a whole number >= 0, got 'x'",
+        ),
+        (
+            ["--health-interval", "0.0001"],
+            "relaunch simulate: error: --health-interval: must be 0 (Docker's default) or at least 1ms, "
+            "got '0.0001'",
+        ),
+        (
+            ["--health-timeout", "soon"],
+            "relaunch simulate: error: --health-timeout: must be a duration such as 90, '45s', '10m' "
+            "or '2h', got 'soon'",
+        ),
+    ],
+)
+def test_simulate_bad_health_flags(flags: list[str], message: str) -> None:
+    """A bad --health-* timing is one line naming the flag and the value, as with supervise."""
+    assert fails("simulate", "--preset", "recommended", "--scenario", "hang", *flags) == message
 
 
 def test_compare_adds_policy_files() -> None:
@@ -416,6 +497,27 @@ def test_the_readmes_compare_output_is_a_real_run() -> None:
     assert _readme_block(command) == run(*command.split()[2:]).stdout
 
 
-def test_the_readmes_demo_headline_is_what_make_demo_prints() -> None:
-    headline = run("compare", "--scenario", "daemon-flaps").stdout.splitlines()[-1]
-    assert _readme_block("Its last line:\n\n```text").strip() == headline
+MAKEFILE = README.parent / "Makefile"
+
+
+def _demo_commands() -> list[list[str]]:
+    """The ``relaunch`` commands of the Makefile's ``demo`` recipe, in order, without --plot."""
+    recipe = MAKEFILE.read_text().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    commands = []
+    for line in recipe.splitlines():
+        words = line.split()
+        if words and words[0].endswith("/relaunch"):
+            plot = words.index("--plot") if "--plot" in words else len(words)
+            commands.append(words[1:plot] + words[plot + 2 :])
+    return commands
+
+
+def test_the_readmes_demo_headlines_are_what_make_demo_prints() -> None:
+    """The README quotes the last line of each comparison make demo runs: daemon-flaps, then hang."""
+    commands = _demo_commands()
+    assert [command[:3] for command in commands] == [
+        ["compare", "--scenario", "daemon-flaps"],
+        ["compare", "--scenario", "hang"],
+    ]
+    headlines = [run(*command).stdout.splitlines()[-1] for command in commands]
+    assert _readme_block("The two comparisons' last lines:\n\n```text").strip().splitlines() == headlines

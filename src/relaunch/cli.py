@@ -200,14 +200,18 @@ def _build_parser() -> argparse.ArgumentParser:
         "simulate",
         help="replay a scenario under one policy: timeline and summary",
         description="Replay a failure scenario under one policy in virtual time and print the timeline "
-        "(run, start, duration, how it ended, decision, delay, reason) and a summary.",
+        "(run, start, duration, how it ended, decision, delay, reason) and a summary. With a --health-* "
+        "timing, a virtual health check (Docker's defaults for the timings not given) probes the runs: "
+        "one that hangs is killed as unhealthy; without one, a hung run stays down.",
         epilog=_examples(
             "relaunch simulate --preset toolhive --scenario crash-loop",
             "relaunch simulate --policy my-policy.toml --scenario runs.jsonl --until 2h --json",
+            "relaunch simulate --preset recommended --scenario hang --health-interval 10s --health-retries 3",
         ),
     )
     _policy_options(sim, required=True)
     _scenario_options(sim)
+    _health_timing_options(sim)
     _json_flag(sim)
     sim.set_defaults(handler=_simulate)
 
@@ -216,10 +220,13 @@ def _build_parser() -> argparse.ArgumentParser:
         help="replay a scenario under several policies: one row each, optionally a plot",
         description="Replay one failure scenario under several policies and print one row per policy: "
         "availability, restarts, when it gave up, longest outage. A policy file is shown by its name "
-        "key, or else by its file name.",
+        "key, or else by its file name. On a scenario whose runs hang (or with a --health-* timing), "
+        "each policy has two rows: without a health check, and with one (POLICY + health check; "
+        "Docker's defaults for the timings not given).",
         epilog=_examples(
             "relaunch compare --scenario daemon-flaps --plot flaps.png",
             "relaunch compare --presets docker,systemd --policy mine.toml --scenario oom-creep",
+            "relaunch compare --scenario hang --health-interval 10s",
         ),
     )
     compare.add_argument(
@@ -236,6 +243,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a TOML policy file to compare too (repeatable)",
     )
     _scenario_options(compare)
+    _health_timing_options(compare)
     compare.add_argument(
         "--plot",
         metavar="FILE",
@@ -371,6 +379,12 @@ def _health_options(parser: argparse.ArgumentParser) -> None:
     probe.add_argument(
         "--health-http", metavar="URL", help="--exec: GET a loopback http:// URL; 2xx/3xx is healthy"
     )
+    _health_timing_options(parser)
+
+
+def _health_timing_options(parser: argparse.ArgumentParser) -> None:
+    """docker run's health timings: ``supervise`` gives them to its probes, ``simulate`` and
+    ``compare`` to virtual ones."""
     for flag, what in (
         ("interval", "between probes (default 30s)"),
         ("timeout", "a probe may take (default 30s)"),
@@ -391,27 +405,9 @@ def _health(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     from .kernel import HealthCheck
 
     def fail(flag: str, problem: str) -> NoReturn:
-        raise UsageError(f"{_prog(args)}: error: {flag}: {problem}")
+        _bad_flag(args, flag, problem)
 
-    timings: dict[str, float] = {}
-    for key in ("interval", "timeout", "start_period"):
-        value = getattr(args, f"health_{key}")
-        if value is not None:
-            flag = "--health-" + key.replace("_", "-")
-            try:
-                timings[key] = parse_duration(value, flag)
-            except ValueError as error:
-                raise UsageError(f"{_prog(args)}: error: {error}") from None
-            if 0 < timings[key] < 0.001:
-                fail(flag, f"must be 0 (Docker's default) or at least 1ms, got {value!r}")
-    retries = 0
-    if args.health_retries is not None:
-        try:
-            retries = int(args.health_retries)
-        except ValueError:
-            retries = -1
-        if retries < 0:
-            fail("--health-retries", f"must be a whole number >= 0, got {args.health_retries!r}")
+    timings, retries = _health_timings(args)
     probes = [f for f in ("cmd", "tcp", "http") if getattr(args, f"health_{f}") is not None]
     if not args.exec_:
         for kind in ("tcp", "http"):
@@ -443,6 +439,50 @@ def _health(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         return {}, Health(HttpProbe(args.health_http), check)
     except ValueError as error:
         fail("--health-http", str(error).split(": ", 1)[1])
+
+
+def _bad_flag(args: argparse.Namespace, flag: str, problem: str) -> NoReturn:
+    raise UsageError(f"{_prog(args)}: error: {flag}: {problem}")
+
+
+def _health_timings(args: argparse.Namespace) -> tuple[dict[str, float], int]:
+    """--health-interval, --health-timeout and --health-start-period in seconds (those given), and
+    --health-retries (0 if absent); zero means Docker's default, as with ``docker run``."""
+
+    def fail(flag: str, problem: str) -> NoReturn:
+        _bad_flag(args, flag, problem)
+
+    timings: dict[str, float] = {}
+    for key in ("interval", "timeout", "start_period"):
+        value = getattr(args, f"health_{key}")
+        if value is not None:
+            flag = "--health-" + key.replace("_", "-")
+            try:
+                timings[key] = parse_duration(value, flag)
+            except ValueError as error:
+                raise UsageError(f"{_prog(args)}: error: {error}") from None
+            if 0 < timings[key] < 0.001:
+                fail(flag, f"must be 0 (Docker's default) or at least 1ms, got {value!r}")
+    retries = 0
+    if args.health_retries is not None:
+        try:
+            retries = int(args.health_retries)
+        except ValueError:
+            retries = -1
+        if retries < 0:
+            fail("--health-retries", f"must be a whole number >= 0, got {args.health_retries!r}")
+    return timings, retries
+
+
+def _health_check(args: argparse.Namespace, *, default: bool) -> Any:
+    """The ``HealthCheck`` the --health-* timings describe (Docker's defaults for the others); with
+    none of them given, Docker's default check if ``default``, else None."""
+    from .kernel import HealthCheck
+
+    timings, retries = _health_timings(args)
+    if not timings and args.health_retries is None and not default:
+        return None
+    return HealthCheck.docker(retries=retries, **timings)
 
 
 def _scenario_options(parser: argparse.ArgumentParser) -> None:
@@ -573,7 +613,8 @@ def _indent(text: str) -> str:
 
 def _simulate(args: argparse.Namespace) -> int:
     scenario, until, seed = _run_options(args)
-    result = simulate(_policy(args), scenario, until=until, seed=seed)
+    health = _health_check(args, default=False)
+    result = simulate(_policy(args), scenario, until=until, seed=seed, health=health)
     if args.json:
         _print_json(report.simulation_json(result))
     else:
@@ -593,9 +634,15 @@ def _compare(args: argparse.Namespace) -> int:
     ]
     if not policies:
         raise UsageError(f"{_prog(args)}: error: --presets: no policy to compare")
+    health = _health_check(args, default=scenario.hangs)
     if args.plot:
         _folder_exists(args, "--plot", args.plot)
-    results = [simulate(policy, scenario, until=until, seed=seed) for policy in policies]
+    checks = [None] if health is None else [None, health]
+    results = [
+        simulate(policy, scenario, until=until, seed=seed, health=check)
+        for policy in policies
+        for check in checks
+    ]
     if args.plot:
         from .plot import PlotError, render
 

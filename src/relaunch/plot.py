@@ -21,6 +21,7 @@ _LOST_RUN = "#e0a030"
 _CRASH_END = "#c0392b"
 _BACKOFF = "#d5d8dc"
 _DOWN = "#f5b7b1"
+_HUNG = "#8e6fb5"
 _FORMATS = (".png", ".svg")
 
 
@@ -65,12 +66,13 @@ def render(results: list[Simulation], path: str | Path) -> None:
         handles=[
             Patch(color=_RUN, label="running"),
             Patch(color=_LOST_RUN, label="running, then lost (daemon)"),
+            Patch(color=_HUNG, label="hung (not answering)"),
             Line2D([], [], color=_CRASH_END, marker="|", linestyle="", markersize=10, label="crash"),
             Patch(color=_BACKOFF, label="waiting (backoff)"),
             Patch(color=_DOWN, label="down: gave up or stopped"),
         ],
         loc="outside lower center",
-        ncols=5,
+        ncols=6,
         frameon=False,
         fontsize=9,
     )
@@ -84,15 +86,17 @@ def render(results: list[Simulation], path: str | Path) -> None:
 def _label(result: Simulation) -> str:
     summary = result.summary
     fate = "never gave up" if summary.gave_up_at is None else f"gave up after {span(summary.gave_up_at)}"
-    return f"{result.policy.name}\n{summary.availability:.1%} up, {fate}"
+    return f"{result.name}\n{summary.availability:.1%} up, {fate}"
 
 
 def _lane(axes: Any, lane: int, result: Simulation, scale: float) -> None:
-    bars: dict[str, list[tuple[float, float]]] = {_RUN: [], _LOST_RUN: [], _BACKOFF: [], _DOWN: []}
+    bars: dict[str, list[tuple[float, float]]] = {_RUN: [], _LOST_RUN: [], _HUNG: [], _BACKOFF: [], _DOWN: []}
     crash_ends: list[float] = []
     for index, step in enumerate(result.steps):
         lost = step.ending is not None and step.ending.cause is Cause.LOST
-        bars[_LOST_RUN if lost else _RUN].append((step.started_at / scale, step.duration / scale))
+        bars[_LOST_RUN if lost else _RUN].append((step.started_at / scale, step.uptime / scale))
+        if step.hung_at is not None:
+            bars[_HUNG].append((step.hung_at / scale, (step.ended_at - step.hung_at) / scale))
         if step.decision is None:
             continue
         if step.ending is not None and not lost:
@@ -101,7 +105,7 @@ def _lane(axes: Any, lane: int, result: Simulation, scale: float) -> None:
         gap = ((step.ended_at) / scale, (following - step.ended_at) / scale)
         bars[_BACKOFF if step.decision.restarts else _DOWN].append(gap)
     for colour, spans in bars.items():
-        running = colour in (_RUN, _LOST_RUN)
+        running = colour in (_RUN, _LOST_RUN, _HUNG)
         height = 0.7 if running else 0.35
         # A thin white edge keeps back-to-back runs (restarted at once) visible as separate runs.
         axes.broken_barh(

@@ -42,7 +42,7 @@ def timeline(result: Simulation, style: Style) -> str:
     """Every run (start, duration, how it ended, decision, delay, reason), then the summary."""
     scenario = result.scenario
     lines = [
-        style.bold(f"{scenario.name} under {result.policy.name}") + f" ({_horizon(result)})",
+        style.bold(f"{scenario.name} under {result.name}") + f" ({_horizon(result)})",
         style.dim(scenario.description),
         "",
         style.bold(
@@ -51,14 +51,22 @@ def timeline(result: Simulation, style: Style) -> str:
     ]
     for step in result.steps:
         start = f"{step.run:>5}  {span(step.started_at):>10}  {span(step.duration):>9}  "
+        hung = (
+            "" if step.hung_at is None else f"stopped answering after {span(step.hung_at - step.started_at)}"
+        )
         if step.decision is None or step.ending is None:
-            lines.append(f"{start}{'(running)':<12} {'':<8} {'':>7}  still running at the horizon")
+            if hung:
+                watched = "no health check sees it" if result.health is None else "not unhealthy yet"
+                lines.append(f"{start}{'(hung)':<12} {'':<8} {'':>7}  {hung}, {watched} at the horizon")
+            else:
+                lines.append(f"{start}{'(running)':<12} {'':<8} {'':>7}  still running at the horizon")
             continue
         decision = step.decision
         action, delay = decision.action.value, span(decision.delay)
         if not decision.restarts:
             action, delay = style.bad(f"{action:<8}"), "-"
-        lines.append(f"{start}{step.ending.describe():<12} {action:<8} {delay:>7}  {decision.reason}")
+        reason = f"{hung}; {decision.reason}" if hung else decision.reason
+        lines.append(f"{start}{step.ending.describe():<12} {action:<8} {delay:>7}  {reason}")
     summary = result.summary
     lines += [
         "",
@@ -73,7 +81,7 @@ def timeline(result: Simulation, style: Style) -> str:
 def comparison(results: list[Simulation], style: Style) -> str:
     """One row per policy (availability, restarts, when it gave up, longest outage), then the headline."""
     scenario = results[0].scenario
-    width = max(len("policy"), *(len(result.policy.name) for result in results))
+    width = max(len("policy"), *(len(result.name) for result in results))
     columns = f"{'availability':>12}  {'restarts':>8}  {'gave up':>10}  {'longest outage':>14}"
     lines = [
         style.bold(scenario.name) + f": {scenario.description}",
@@ -90,7 +98,7 @@ def comparison(results: list[Simulation], style: Style) -> str:
         if summary.gave_up_at is not None:
             availability = style.bad(availability)
         lines.append(
-            f"{result.policy.name:<{width}}  {availability}  "
+            f"{result.name:<{width}}  {availability}  "
             f"{summary.restarts:>8}  {gave_up:>10}  {span(summary.longest_outage):>14}"
         )
     return "\n".join([*lines, "", headline(results)])
@@ -110,7 +118,7 @@ def headline(results: list[Simulation]) -> str:
             return f"gives up after {span(summary.gave_up_at)} ({summary.availability:.1%} available)"
         return f"keeps {summary.availability:.1%} availability"
 
-    return f"{worst.policy.name} {fate(worst)}; {best.policy.name} {fate(best)}."
+    return f"{worst.name} {fate(worst)}; {best.name} {fate(best)}."
 
 
 def _horizon(result: Simulation) -> str:
@@ -133,6 +141,7 @@ def simulation_json(result: Simulation) -> dict[str, Any]:
         "seed": result.seed,
         "until": result.until,
         "policy": result.policy.to_dict(),
+        "health_check": _health_json(result),
         "timeline": [_step_json(step) for step in result.steps],
         "summary": _summary_json(result),
     }
@@ -144,12 +153,23 @@ def comparison_json(results: list[Simulation]) -> dict[str, Any]:
         "scenario": _scenario_json(results[0].scenario),
         "seed": results[0].seed,
         "until": results[0].until,
-        "policies": [{"policy": result.policy.name, "summary": _summary_json(result)} for result in results],
+        "policies": [
+            {
+                "policy": result.policy.name,
+                "health_check": _health_json(result),
+                "summary": _summary_json(result),
+            }
+            for result in results
+        ],
     }
 
 
 def _scenario_json(scenario: Scenario) -> dict[str, Any]:
-    return {"name": scenario.name, "description": scenario.description}
+    return {"name": scenario.name, "description": scenario.description, "hangs": scenario.hangs}
+
+
+def _health_json(result: Simulation) -> dict[str, Any] | None:
+    return None if result.health is None else result.health.to_dict()
 
 
 def _summary_json(result: Simulation) -> dict[str, Any]:
@@ -174,6 +194,7 @@ def _step_json(step: Step) -> dict[str, Any]:
         "started_at": step.started_at,
         "ended_at": step.ended_at,
         "duration": step.duration,
+        "hung_at": step.hung_at,
         "ending": None
         if ending is None
         else {"cause": ending.cause.value, "exit_code": ending.exit_code, "signal": ending.signal},

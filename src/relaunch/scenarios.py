@@ -2,9 +2,11 @@
 
 A scenario is data. A :class:`Model` has phases (what a run does, by when it starts) and, optionally,
 outside disruptions at times of their own (a flapping daemon kills whatever is running then). A
-:class:`Replay` is an explicit list of runs, read from a JSON-lines file. Both are seeded: the same
-scenario and seed give the same runs, and a disruption schedule does not depend on the policy, so
-policies are compared on the same night.
+:class:`Replay` is an explicit list of runs, read from a JSON-lines file. A run may *hang*: stop
+answering some time after it starts, without exiting; only a health check sees that (the simulator
+probes it, :mod:`relaunch.simulate`), and without one a hung run is down until it ends by itself.
+Both are seeded: the same scenario and seed give the same runs, and a disruption schedule does not
+depend on the policy, so policies are compared on the same night.
 
 Built-in scenarios are in :data:`BUILTIN`; files are read by :func:`load`. This module draws
 randomness only from ``random.Random`` instances seeded by the caller.
@@ -28,16 +30,16 @@ __all__ = [
     "BUILTIN",
     "Disruptions",
     "Ending",
-    "Exponential",
+    "ExponentialDuration",
     "Fixed",
     "Forever",
     "Model",
-    "Phase",
     "Replay",
     "Runs",
     "Scenario",
     "ScenarioError",
     "Uniform",
+    "WorkloadPhase",
     "load",
 ]
 
@@ -106,8 +108,11 @@ class Uniform:
 
 
 @attrs.frozen
-class Exponential:
-    """Exponentially distributed: the time between events of a Poisson process of this mean."""
+class ExponentialDuration:
+    """Exponentially distributed: the time between events of a Poisson process of this mean.
+
+    Named apart from the kernel's ``Exponential`` backoff, which a test or script often imports too.
+    """
 
     mean: float
 
@@ -131,11 +136,14 @@ class Forever:
 
 
 @attrs.frozen
-class Phase:
-    """Runs that start before ``until`` last ``run`` and end with ``ending``.
+class WorkloadPhase:
+    """Runs that start before ``until`` last ``run`` and end with ``ending`` (a ``[[phase]]`` table;
+    named apart from the supervisor's lifecycle ``Phase``).
 
     ``shrink`` multiplies the k-th run of the phase by ``shrink ** k`` (a leak that gets worse),
-    down to ``floor`` seconds (a process needs some time to fill its memory again).
+    down to ``floor`` seconds (a process needs some time to fill its memory again). With
+    ``hangs_after``, a run hangs with probability ``hang_probability``, that long after its start
+    (if it has not ended by then); it goes on hung until its own end.
     """
 
     run: Duration
@@ -143,6 +151,12 @@ class Phase:
     until: float = math.inf
     shrink: float = 1.0
     floor: float = 0.0
+    hangs_after: Duration | None = None
+    hang_probability: float = 1.0
+
+    @property
+    def hangs(self) -> bool:
+        return self.hangs_after is not None and self.hang_probability > 0.0
 
 
 @attrs.frozen
@@ -156,8 +170,9 @@ class Disruptions:
 class Runs(Protocol):
     """One simulation's source of runs; stateful, made fresh per simulation by ``Scenario.runs``."""
 
-    def end(self, start: float) -> tuple[float, Ending]:
-        """When a run that starts at ``start`` ends (``math.inf``: not by itself) and how."""
+    def end(self, start: float) -> tuple[float, Ending, float]:
+        """When a run that starts at ``start`` ends (``math.inf``: not by itself), how, and when it
+        hangs (stops answering; ``math.inf``: never, and never at or after its end)."""
         ...
 
 
@@ -165,8 +180,13 @@ class Runs(Protocol):
 class Model:
     """A workload model: phases by start time, and optional disruptions."""
 
-    phases: tuple[Phase, ...]
+    phases: tuple[WorkloadPhase, ...]
     disruptions: Disruptions | None = None
+
+    @property
+    def hangs(self) -> bool:
+        """Whether a run may hang."""
+        return any(phase.hangs for phase in self.phases)
 
     def runs(self, seed: int) -> Runs:
         return _ModelRuns(self, seed)
@@ -183,17 +203,25 @@ class _ModelRuns:
         # Two streams: the disruption schedule must not depend on how many runs a policy made.
         self._rng = random.Random(2 * seed)
         self._events = random.Random(2 * seed + 1)
-        self._phase: Phase | None = None
+        self._phase: WorkloadPhase | None = None
         self._index = 0
         self._next_event = -math.inf
 
-    def end(self, start: float) -> tuple[float, Ending]:
+    def end(self, start: float) -> tuple[float, Ending, float]:
         phase = next(p for p in self._model.phases if start < p.until or p is self._model.phases[-1])
         if phase is not self._phase:
             self._phase, self._index = phase, 0
         end = start + max(phase.run.sample(self._rng) * phase.shrink**self._index, phase.floor)
         self._index += 1
         ending = phase.ending
+        hangs_at = math.inf
+        # Drawn only for a phase that hangs, so a scenario without hangs keeps its runs.
+        if (
+            phase.hangs_after is not None
+            and phase.hang_probability > 0.0
+            and (self._rng.random() < phase.hang_probability)
+        ):
+            hangs_at = start + phase.hangs_after.sample(self._rng)
         disruptions = self._model.disruptions
         if disruptions is not None:
             if self._next_event == -math.inf:
@@ -209,30 +237,36 @@ class _ModelRuns:
                     )
             if self._next_event < end:
                 end, ending = self._next_event, disruptions.ending
-        return end, ending
+        return end, ending, hangs_at if hangs_at < end else math.inf
 
 
 @attrs.frozen
 class Replay:
-    """Explicit runs (duration, ending), in order; after the last one the workload stays up."""
+    """Explicit runs (duration, ending, and when it hangs after its start: ``math.inf`` for never),
+    in order; after the last one the workload stays up."""
 
-    recorded: tuple[tuple[float, Ending], ...]
+    recorded: tuple[tuple[float, Ending, float], ...]
+
+    @property
+    def hangs(self) -> bool:
+        """Whether a run may hang."""
+        return any(hangs_after < math.inf for _, _, hangs_after in self.recorded)
 
     def runs(self, seed: int) -> Runs:
         return _ReplayRuns(self.recorded)
 
 
 #: What a replayed workload does after its last recorded run: stay up (the ending is never seen).
-_STAYS_UP = (math.inf, Ending(exit_code=0))
+_STAYS_UP = (math.inf, Ending(exit_code=0), math.inf)
 
 
 class _ReplayRuns:
-    def __init__(self, runs: tuple[tuple[float, Ending], ...]) -> None:
+    def __init__(self, runs: tuple[tuple[float, Ending, float], ...]) -> None:
         self._runs = iter(runs)
 
-    def end(self, start: float) -> tuple[float, Ending]:
-        duration, ending = next(self._runs, _STAYS_UP)
-        return start + duration, ending
+    def end(self, start: float) -> tuple[float, Ending, float]:
+        duration, ending, hangs_after = next(self._runs, _STAYS_UP)
+        return start + duration, ending, start + hangs_after
 
 
 @attrs.frozen
@@ -243,6 +277,11 @@ class Scenario:
     description: str
     until: float
     source: Model | Replay
+
+    @property
+    def hangs(self) -> bool:
+        """Whether a run may hang: then a health check changes what a policy makes of it."""
+        return self.source.hangs
 
     def runs(self, seed: int) -> Runs:
         return self.source.runs(seed)
@@ -258,33 +297,40 @@ BUILTIN: dict[str, Scenario] = {
             "crash-loop",
             "every run exits 1 after 0.5s (a bad config that never starts)",
             3600.0,
-            Model((Phase(Fixed(0.5)),)),
+            Model((WorkloadPhase(Fixed(0.5)),)),
         ),
         Scenario(
             "daemon-flaps",
             "a healthy service killed by a daemon disruption every 30-90s for 2h, outcomes LOST "
             "(stacklok/toolhive #5171)",
             7200.0,
-            Model((Phase(Forever()),), Disruptions(Uniform(30.0, 90.0))),
+            Model((WorkloadPhase(Forever()),), Disruptions(Uniform(30.0, 90.0))),
         ),
         Scenario(
             "flaky",
             "crashes at random (exit 1), about every 15m on average (exponential inter-arrival), for 24h",
             86400.0,
-            Model((Phase(Exponential(900.0)),)),
+            Model((WorkloadPhase(ExponentialDuration(900.0)),)),
         ),
         Scenario(
             "bad-deploy",
             "a bad release crash-loops (exit 1 after 2s) for 10 minutes, then a fixed one runs healthy",
             3600.0,
-            Model((Phase(Fixed(2.0), until=600.0), Phase(Forever()))),
+            Model((WorkloadPhase(Fixed(2.0), until=600.0), WorkloadPhase(Forever()))),
         ),
         Scenario(
             "oom-creep",
             "a worsening leak: run k is OOM-killed (exit 137) after 20m x 0.7^k (at least 5s), "
             "stable at first, then a crash loop",
             10800.0,
-            Model((Phase(Fixed(1200.0), _OOM, shrink=0.7, floor=5.0),)),
+            Model((WorkloadPhase(Fixed(1200.0), _OOM, shrink=0.7, floor=5.0),)),
+        ),
+        Scenario(
+            "hang",
+            "a service that stops answering (and never exits) about every 2h on average, for 24h: "
+            "only a health check sees it",
+            86400.0,
+            Model((WorkloadPhase(Forever(), hangs_after=ExponentialDuration(7200.0)),)),
         ),
     )
 }
@@ -320,9 +366,10 @@ def _from_lines(path: Path, text: str) -> Scenario:
 
     A run's keys: ``duration`` (seconds, ``"10m"`` or ``"forever"``), ``cause`` (exited, oom,
     start-failed, lost; default exited), ``exit_code`` or ``signal`` (a plain exit without either
-    exits 1).
+    exits 1), and ``hangs_after`` (it stops answering that long after its start, before its
+    ``duration`` is up: ``{"duration": "forever", "hangs_after": "10m"}``).
     """
-    runs: list[tuple[float, Ending]] = []
+    runs: list[tuple[float, Ending, float]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -340,15 +387,24 @@ def _from_lines(path: Path, text: str) -> Scenario:
     return Scenario(path.stem, replayed, 3600.0, Replay(tuple(runs)))
 
 
-_RUN_KEYS = ("duration", "cause", "exit_code", "signal")
+_RUN_KEYS = ("duration", "cause", "exit_code", "signal", "hangs_after")
 
 
-def _run(where: str, data: dict[str, Any]) -> tuple[float, Ending]:
+def _run(where: str, data: dict[str, Any]) -> tuple[float, Ending, float]:
     _known(where, data, _RUN_KEYS, "")
     if "duration" not in data:
         raise ScenarioError(f"{where}: duration: missing (required)")
     duration = _duration(where, "duration", data["duration"])
-    return duration, _ending(where, data, "")
+    ending = _ending(where, data, "")
+    hangs_after = math.inf
+    if "hangs_after" in data:
+        hangs_after = _duration(where, "hangs_after", data["hangs_after"])
+        if not hangs_after < duration:
+            raise ScenarioError(
+                f"{where}: hangs_after: must be shorter than the duration ({data['duration']!r}), "
+                f"got {data['hangs_after']!r}"
+            )
+    return duration, ending, hangs_after
 
 
 def _ending(where: str, data: dict[str, Any], prefix: str) -> Ending:
@@ -384,12 +440,23 @@ def _known(where: str, data: dict[str, Any], keys: tuple[str, ...], prefix: str)
 
 
 _MODEL_KEYS = ("description", "until", "phase", "disruptions")
-_PHASE_KEYS = ("run", "until", "shrink", "floor", "cause", "exit_code", "signal")
+_PHASE_KEYS = (
+    "run",
+    "until",
+    "shrink",
+    "floor",
+    "cause",
+    "exit_code",
+    "signal",
+    "hangs_after",
+    "hang_probability",
+)
 _DISRUPTION_KEYS = ("every", "cause", "exit_code", "signal")
 
 
 def _from_toml(path: Path, text: str) -> Scenario:
-    """A model: ``[[phase]]`` tables (run, until, shrink, floor and an ending) and ``[disruptions]``."""
+    """A model: ``[[phase]]`` tables (run, until, shrink, floor, an ending, and hangs_after with
+    hang_probability) and ``[disruptions]``."""
     where = str(path)
     try:
         data = tomllib.loads(text)
@@ -435,12 +502,12 @@ def _mean(duration: Duration) -> float:
         return duration.seconds
     if isinstance(duration, Uniform):
         return (duration.low + duration.high) / 2
-    if isinstance(duration, Exponential):
+    if isinstance(duration, ExponentialDuration):
         return duration.mean
     return math.inf
 
 
-def _phase(where: str, prefix: str, data: object) -> Phase:
+def _phase(where: str, prefix: str, data: object) -> WorkloadPhase:
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: {prefix.rstrip('.')}: must be a table")
     _known(where, data, _PHASE_KEYS, prefix)
@@ -452,7 +519,20 @@ def _phase(where: str, prefix: str, data: object) -> Phase:
     until = _duration(where, f"{prefix}until", data.get("until", "forever"))
     floor = _duration(where, f"{prefix}floor", data.get("floor", 0.0))
     run = _distribution(where, f"{prefix}run", data["run"])
-    return Phase(run, _ending(where, data, prefix), until, shrink, floor)
+    ending = _ending(where, data, prefix)
+    hangs_after = None
+    if "hangs_after" in data:
+        hangs_after = _distribution(where, f"{prefix}hangs_after", data["hangs_after"])
+        if isinstance(hangs_after, Forever):
+            raise ScenarioError(f"{where}: {prefix}hangs_after: must be finite, got 'forever'")
+    probability = data.get("hang_probability", 1.0)
+    if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 <= probability <= 1:
+        raise ScenarioError(
+            f"{where}: {prefix}hang_probability: must be a number in [0, 1], got {probability!r}"
+        )
+    if hangs_after is None and "hang_probability" in data:
+        raise ScenarioError(f"{where}: {prefix}hangs_after: missing (required with hang_probability)")
+    return WorkloadPhase(run, ending, until, shrink, floor, hangs_after, float(probability))
 
 
 def _distribution(where: str, key: str, value: object) -> Duration:
@@ -475,5 +555,5 @@ def _distribution(where: str, key: str, value: object) -> Duration:
         mean = _duration(where, f"{key}.mean", value["mean"])
         if not 0 < mean < math.inf:
             raise ScenarioError(f"{where}: {key}.mean: must be > 0 and finite, got {value['mean']!r}")
-        return Exponential(mean)
+        return ExponentialDuration(mean)
     return Fixed(_duration(where, key, value))

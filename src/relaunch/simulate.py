@@ -6,6 +6,14 @@ the decision's delay (the loop is :func:`relaunch.runs.play`, the one every repl
 simulation ends at the horizon (``until``), or when the policy gives up
 or stops (the workload then stays down until the horizon). This module only composes the kernel
 and a scenario; it does no I/O.
+
+A run that hangs (stops answering without exiting) is down from then on. Without a health check it
+stays hung until it ends by itself (or the horizon). With one, the kernel's probe machine
+(:class:`~relaunch.kernel.HealthCheck`) is fed virtual probes: each answers at once while the run
+answers, and times out (``ProbeResult.TIMEOUT``, ``timeout`` after it was sent) once it hangs. The
+run is killed when the verdict is UNHEALTHY, at that instant (a supervisor's stop grace is not
+modelled), and ends with ``Cause.UNHEALTHY`` through ``policy.decide`` like any other end. Runs
+that never hang are not probed: every probe would pass, and passes never kill.
 """
 
 from __future__ import annotations
@@ -14,11 +22,11 @@ import math
 
 import attrs
 
-from .kernel import Action, Decision, Outcome, Policy
+from .kernel import Action, Cause, Decision, HealthCheck, Outcome, Policy, ProbeResult, Verdict
 from .runs import play
 from .scenarios import Ending, Scenario, ScenarioError
 
-__all__ = ["MAX_RUNS", "Simulation", "Step", "Summary", "simulate"]
+__all__ = ["MAX_RUNS", "UNHEALTHY", "Simulation", "Step", "Summary", "simulate", "unhealthy_at"]
 
 #: Runs a simulation may take before it is refused: zero-length runs restarted with no delay would
 #: otherwise never reach the horizon.
@@ -30,7 +38,8 @@ class Step:
     """One run: when it started and ended, how, and what the policy decided.
 
     A run still going at the horizon has no ``ending`` and no ``decision``; its ``ended_at`` is
-    the horizon.
+    the horizon. ``hung_at`` is when the run stopped answering (None: it never did); it is down
+    from then to ``ended_at``.
     """
 
     run: int
@@ -38,10 +47,16 @@ class Step:
     ended_at: float
     ending: Ending | None
     decision: Decision | None
+    hung_at: float | None = None
 
     @property
     def duration(self) -> float:
         return self.ended_at - self.started_at
+
+    @property
+    def uptime(self) -> float:
+        """The part of the run it answered: up to its end, or up to its hang."""
+        return (self.ended_at if self.hung_at is None else self.hung_at) - self.started_at
 
 
 @attrs.frozen
@@ -55,7 +70,8 @@ class Summary:
     #: When the policy gave up, or None; a STOP decision (nothing to restart) is ``stopped_at``.
     gave_up_at: float | None
     stopped_at: float | None
-    #: The longest stretch with the workload down (a backoff gap, or the rest after giving up).
+    #: The longest stretch with the workload down (a hang and the backoff gap after it, a
+    #: backoff gap, or the rest after giving up).
     longest_outage: float
 
     @property
@@ -75,16 +91,35 @@ class Simulation:
     until: float
     steps: tuple[Step, ...]
     summary: Summary
+    #: The health check the runs were probed with, or None.
+    health: HealthCheck | None = None
+
+    @property
+    def name(self) -> str:
+        """The policy's name, and whether a health check watched the runs (``docker + health check``)."""
+        return self.policy.name if self.health is None else f"{self.policy.name} + health check"
 
 
-def simulate(policy: Policy, scenario: Scenario, *, until: float | None = None, seed: int = 0) -> Simulation:
-    """Run ``scenario`` under ``policy`` from time 0 to ``until`` (default: the scenario's own)."""
+#: How a run the health check killed ends.
+UNHEALTHY = Ending(cause=Cause.UNHEALTHY)
+
+
+def simulate(
+    policy: Policy,
+    scenario: Scenario,
+    *,
+    until: float | None = None,
+    seed: int = 0,
+    health: HealthCheck | None = None,
+) -> Simulation:
+    """Run ``scenario`` under ``policy`` from time 0 to ``until`` (default: the scenario's own),
+    with its runs probed by ``health`` if one is given (see the module docstring)."""
     horizon = scenario.until if until is None else until
     if not 0 < horizon < math.inf:
         raise ScenarioError(f"until: must be a finite duration > 0, got {horizon!r}")
     runs = scenario.runs(seed)
     steps: list[Step] = []
-    endings: list[Ending] = []
+    endings: list[tuple[Ending, float | None]] = []
 
     def outcome_at(start: float) -> Outcome | None:
         if start >= horizon:
@@ -93,25 +128,63 @@ def simulate(policy: Policy, scenario: Scenario, *, until: float | None = None, 
             raise ScenarioError(
                 f"more than {MAX_RUNS} runs before the horizon: use a shorter --until for this policy"
             )
-        end, ending = runs.end(start)
+        end, ending, hangs_at = runs.end(start)
+        if health is not None and hangs_at < end:
+            killed_at = unhealthy_at(health, start, hangs_at, min(end, horizon))
+            if killed_at < end:
+                end, ending = killed_at, UNHEALTHY
+        hung_at = hangs_at if hangs_at < min(end, horizon) else None
         if end >= horizon:
-            steps.append(Step(len(steps) + 1, start, horizon, None, None))
+            steps.append(Step(len(steps) + 1, start, horizon, None, None, hung_at))
             return None
-        endings.append(ending)
+        endings.append((ending, hung_at))
         return ending.outcome(start, end)
 
     for decision in play(policy, policy.start(at=0.0, seed=seed), outcome_at):
         outcome = decision.outcome
-        steps.append(Step(len(steps) + 1, outcome.started_at, outcome.ended_at, endings[-1], decision))
-    return Simulation(policy, scenario, seed, horizon, tuple(steps), _summarise(steps, horizon))
+        ending, hung_at = endings[-1]
+        steps.append(Step(len(steps) + 1, outcome.started_at, outcome.ended_at, ending, decision, hung_at))
+    return Simulation(policy, scenario, seed, horizon, tuple(steps), _summarise(steps, horizon), health)
+
+
+def unhealthy_at(check: HealthCheck, start: float, hangs_at: float, end: float) -> float:
+    """When ``check`` declares a run started at ``start`` that hangs at ``hangs_at`` unhealthy;
+    ``math.inf`` if not before ``end`` (the run's own end, or the horizon: probing stops there, so a
+    long start period costs at most one probe per start interval up to the horizon).
+
+    A probe sent before the hang passes at once; one sent at or after it times out ``timeout``
+    later. Passes that change nothing but the time of the next probe (a HEALTHY run past its start
+    period) are skipped in one step, so a run that answers for days costs a few probes, not one per
+    interval.
+    """
+    state = check.begin(start)
+    interval = check.interval
+    while (due := state.next_probe_at) < end:
+        if due < hangs_at:
+            if state.verdict is Verdict.HEALTHY and state.last_at >= state.start_period_ends:
+                skipped = math.floor((hangs_at - due) / interval)
+                while skipped > 0 and due + skipped * interval >= hangs_at:
+                    skipped -= 1  # rounding: the probe skipped to must still come before the hang
+                due += skipped * interval
+            _, state = check.observe(state, ProbeResult.PASS, due)
+            continue
+        answered = due + check.timeout
+        if answered >= end:
+            break
+        verdict, state = check.observe(state, ProbeResult.TIMEOUT, answered)
+        if verdict is Verdict.UNHEALTHY:
+            return answered
+    return math.inf
 
 
 def _summarise(steps: list[Step], until: float) -> Summary:
     # Summing the runs' (end - start) can exceed the horizon by a rounding error: not more than 100%.
-    uptime = min(sum(step.duration for step in steps), until)
-    # Outages: from each run's end to the next run's start, or to the horizon after the last.
+    uptime = min(sum(step.uptime for step in steps), until)
+    # Outages: from each run's end (or its hang) to the next run's start, or to the horizon after
+    # the last.
     starts = [step.started_at for step in steps[1:]] + [until]
-    outages = [begin - step.ended_at for step, begin in zip(steps, starts, strict=True)]
+    downs = [step.ended_at if step.hung_at is None else step.hung_at for step in steps]
+    outages = [begin - down for down, begin in zip(downs, starts, strict=True)]
     last = steps[-1].decision
     ended_at = steps[-1].ended_at
     return Summary(
