@@ -3,7 +3,7 @@
 Docker only marks a container ``unhealthy`` (moby#28400); the runtime stops it and the core
 restarts it through the policy as ``Cause.UNHEALTHY``. Probe intervals are 0.1 s so each test
 takes seconds; the hour-long version of "fails later" is the probe machine's unit test
-(``tests/test_kernel_health.py``), on virtual time.
+(``tests/kernel/test_health.py``), on virtual time.
 """
 
 from __future__ import annotations

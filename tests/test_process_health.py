@@ -3,7 +3,7 @@
 The targets are the test's own: a file (exec probe ``test -f``), a TCP listener and an HTTP
 server (``http.server``), all on 127.0.0.1 with port 0. Each is switched between passing and
 failing by the test. Probe intervals are 0.1 s; the hour-long version of "fails later" is the
-probe machine's unit test (``tests/test_kernel_health.py``), on virtual time.
+probe machine's unit test (``tests/kernel/test_health.py``), on virtual time.
 """
 
 from __future__ import annotations

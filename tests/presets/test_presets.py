@@ -1,8 +1,8 @@
 """Each preset against the system it reproduces: crash-loop delays, give-up point, stable runs,
 exit codes and signals, and OOM / LOST / START_FAILED.
 
-Every expectation is derived from the source cited in the preset's docstring (see also
-/work/notes/presets-research.md); the comment on each test says which line of reasoning.
+Every expectation is derived from the source cited in the preset's docstring; the comment on
+each test says which line of reasoning.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The kernel parts the presets added: Compounded, TumblingWindow, UnstableRuns, Lost, and
-Policy.restart_unstable. Each is a frozen attrs value with a ``kind``, validated at construction
+"""Kernel parts that model particular systems: Compounded (backoff.py), TumblingWindow and
+UnstableRuns (budget.py), Lost and Policy.restart_unstable (policy.py). Each is a frozen attrs value with a ``kind``, validated at construction
 with a PolicyError naming ``Class.field`` and the value."""
 
 from __future__ import annotations
