@@ -816,7 +816,7 @@ class _Foreground:
         if not event.decision.restarts:
             self.done.set()
 
-    def run(self, sup: Any, runtime: Any, phase: Any, grace: float = 0.0) -> int:
+    def run(self, sup: Any, runtime: Any, phase: Any, banner: str, grace: float = 0.0) -> int:
         args, name = self.args, self.args.name
         previous = {
             signum: signal.signal(signum, lambda signum, frame: self.signalled.set())
@@ -824,6 +824,8 @@ class _Foreground:
         }
         interrupts = 0
         try:
+            # Only now: a Ctrl-C the moment the banner is read must find the handlers in place.
+            _say(args, banner)
             # A workload the state file knows as stopped or given up: running the line again is
             # the operator's start.
             # (A decision already reported is this run's own, e.g. a start that failed at once.)
@@ -898,8 +900,7 @@ def _supervise(args: argparse.Namespace) -> int:
             sup.add(args.name, spec, policy)
         except supervisor.SupervisorError as error:  # e.g. a container of that name not ours
             raise UsageError(f"{_prog(args)}: error: {error}") from None
-        _say(args, banner)
-        return foreground.run(sup, runtime, supervisor.Phase, grace)
+        return foreground.run(sup, runtime, supervisor.Phase, banner, grace)
     finally:
         sup.close()
 
