@@ -262,6 +262,14 @@ def test_a_toml_model_has_phases_and_disruptions(tmp_path: Path) -> None:
             "{path}:1: code: unknown key, expected one of duration, cause, exit_code, signal, hangs_after",
         ),
         ("\n", "{path}: no runs (one JSON object per line)"),
+        (
+            '{"duration": 10, "hangs_after": 10}\n',
+            "{path}:1: hangs_after: must be shorter than the duration (10), got 10",
+        ),
+        (
+            '{"duration": "forever", "hangs_after": "later"}\n',
+            "{path}:1: hangs_after: must be a duration such as 90, '45s', '10m' or '2h', got 'later'",
+        ),
     ],
 )
 def test_a_malformed_jsonl_line_is_named(tmp_path: Path, text: str, message: str) -> None:
@@ -494,28 +502,6 @@ def test_a_toml_phase_may_hang(tmp_path: Path) -> None:
     result = simulate(presets.recommended(), scenario, health=HealthCheck(interval=5.0, timeout=1.0))
     assert all(60.0 <= step.hung_at - step.started_at <= 120.0 for step in result.steps if step.hung_at)
     assert not BUILTIN["flaky"].hangs
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            '{"duration": 10, "hangs_after": 10}\n',
-            "{path}:1: hangs_after: must be shorter than the duration (10), got 10",
-        ),
-        (
-            '{"duration": "forever", "hangs_after": "later"}\n',
-            "{path}:1: hangs_after: must be a duration such as 90, '45s', '10m' or '2h', got 'later'",
-        ),
-    ],
-)
-def test_a_malformed_hang_line_is_named(tmp_path: Path, text: str, message: str) -> None:
-    """A bad hangs_after names the file, the line, the key and the value."""
-    path = tmp_path / "runs.jsonl"
-    path.write_text(text)
-    with pytest.raises(ScenarioError) as raised:
-        load(str(path))
-    assert str(raised.value) == message.format(path=path)
 
 
 @pytest.mark.parametrize(
