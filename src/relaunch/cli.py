@@ -881,7 +881,7 @@ def _supervise(args: argparse.Namespace) -> int:
         sdk_errors = _adapter(args, "docker.errors")
         try:
             runtime = docker.DockerRuntime(SUPERVISOR_ID)
-        except sdk_errors.DockerException as error:
+        except (ValueError, sdk_errors.DockerException) as error:  # a bad DOCKER_HOST
             raise UsageError(f"{_prog(args)}: error: cannot talk to the Docker daemon: {error}") from None
         # No network unless asked: supervising must not open a path the user did not choose.
         options: dict[str, Any] = {"network_mode": args.network or "none"}

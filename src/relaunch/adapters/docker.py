@@ -24,12 +24,12 @@ Facts this module relies on, measured on Debian's Docker 20.10.24 (``scripts/doc
   its shim; the restarted daemon (without ``--live-restore``) then kills it while restoring,
   before its API answers, and logs ``kill`` 15, ``die``, ``stop`` in its new event log. Deaths
   found after a reconnection that ended while contact was lost are therefore ``LOST``.
-- A SIGSTOPped daemon keeps the stream open and silent forever; a ping with a timeout raises
-  ``requests.exceptions.ReadTimeout``. Containers keep running; one that exits meanwhile gets
-  its real exit time as ``FinishedAt`` (not the time the thawed daemon handles it), which is
-  how the outage windows classify it ``LOST``. Errors while the daemon is down are ``requests``
-  exceptions (``ConnectionError``), not ``docker.errors.DockerException``. Closing the stream
-  (``CancellableStream.close``) from another thread ends its iteration at once.
+- A SIGSTOPped daemon keeps the stream open and silent forever; a ping with a timeout times out.
+  Containers keep running; one that exits meanwhile gets its real exit time as ``FinishedAt``
+  (not the time the thawed daemon handles it), which is how the outage windows classify it
+  ``LOST``. Every call to the engine goes through ``engine_api.py`` (but create(), through the
+  SDK), which turns no answer into ``RuntimeUnavailable``; closing the stream
+  (``EventStream.close``) from another thread ends its iteration at once.
 - Any ``kill`` makes Docker's own restart manager treat the next death as a manual stop: a
   container under ``on-failure`` sent SIGHUP (trapped) that later exits 1 is not restarted.
   We follow it: a death after any ``kill`` in the same run is the operator's stop.
@@ -121,6 +121,7 @@ events backend (journald, the default elsewhere) writes events this service neve
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import dataclasses
 import logging
@@ -129,16 +130,15 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import RUN_CREATE_KWARGS, RUN_HOST_CONFIG_KWARGS
-from docker.types.daemon import CancellableStream
 
 from relaunch import Cause, Verdict
+from relaunch.adapters.engine_api import EngineClient, EngineError, EventStream, NotFound
 from relaunch.adapters.runtime import (
     Ended,
     HealthReport,
@@ -176,14 +176,14 @@ LABEL_WORKLOAD = "io.relaunch.workload"
 
 # Docker's own rule for container names (daemon/names: validContainerNamePattern).
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_ZERO_TIME = "0001-01-01T00:00:00Z"
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|z|[+-]\d\d:\d\d)")
 
 # State.Health.Status values (moby api/types/types.go: Starting, Healthy, Unhealthy).
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 
-# Everything that means "the daemon did not answer": requests' errors when it is down or frozen
-# (measured), and the SDK's own base class for the rest.
-_UNREACHABLE = (requests.exceptions.RequestException, docker.errors.DockerException)
+# What the SDK (used for create() only, engine_api.py says why) raises when the daemon does not
+# answer: requests' errors when it is down or frozen (measured), and the SDK's own base class.
+_SDK_UNREACHABLE = (requests.exceptions.RequestException, docker.errors.DockerException)
 
 # What containers.create() accepts (the SDK's own lists of its keyword arguments).
 _CREATE_OPTIONS = frozenset(RUN_CREATE_KWARGS) | frozenset(RUN_HOST_CONFIG_KWARGS)
@@ -245,13 +245,21 @@ def container_name(supervisor_id: str, workload: str) -> str:
 
 
 def parse_time_ns(text: str) -> int | None:
-    """Docker's RFC 3339 time with up to 9 fractional digits, as Unix nanoseconds (None if zero)."""
+    """Docker's RFC 3339 time with up to 9 fractional digits, as Unix nanoseconds (None if zero).
+
+    Docker reports UTC with a trailing Z (measured); an offset (``+01:00``) is honoured too.
+    """
     if not text or text.startswith("0001-01-01"):
         return None
-    main, _, frac = text.rstrip("Z").partition(".")
-    # Docker reports UTC with a trailing Z (measured); an explicit offset would need more.
-    seconds = int(datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
-    return seconds * 1_000_000_000 + int((frac + "000000000")[:9])
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    year, month, day, hour, minute, second, frac, zone = match.groups()
+    seconds = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), int(second)))
+    if zone not in ("Z", "z"):
+        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        seconds -= offset if zone[0] == "+" else -offset
+    return seconds * 1_000_000_000 + int(((frac or "") + "000000000")[:9])
 
 
 def format_since(ns: int) -> str:
@@ -261,13 +269,10 @@ def format_since(ns: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Clients:
-    """One client per thread role: requests sessions are not documented as thread-safe, and a
-    ping must not queue behind a slow call on a shared connection pool."""
+    """The engine's clients, made on first contact (``DockerRuntime._c``)."""
 
-    client: docker.DockerClient  # models API, for create(): it maps options to host config
-    api: docker.APIClient  # the client's low-level API: callers' and scheduler's calls
-    events: docker.APIClient  # the events thread: stream, replay, inspections
-    ping: docker.APIClient  # the watchdog, with a short timeout
+    api: EngineClient  # every call but create(); pooled, shared by every thread
+    version: str  # the API version the engine's ping named
 
 
 @dataclass(slots=True)
@@ -317,10 +322,13 @@ class DockerRuntime:
         self._reconnect_initial = reconnect_initial
         self._reconnect_cap = reconnect_cap
         self._stop_timeout = stop_timeout
-        self._url = base_url or docker.utils.kwargs_from_env().get("base_url")
+        # Parsed now, so a bad address fails here and names itself (a ValueError).
+        EngineClient(base_url, timeout=api_timeout).close()
+        self._url = base_url
         self._api_timeout = api_timeout
         self._ping_timeout = ping_timeout
         self._clients: _Clients | None = None
+        self._sdk: docker.DockerClient | None = None  # for create() only, made on first use
         self._podman = False  # the engine is Podman (known from the first contact, see _c)
         self._clients_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -337,7 +345,7 @@ class DockerRuntime:
         self._unhealthy: set[str] = set()  # container ids whose current run we stop as unhealthy
         self._held: dict[str, _Held] = {}
         self._cleanups: dict[str, int] = {}  # Podman: container id -> cleanup events this run
-        self._stream: CancellableStream | None = None
+        self._stream: EventStream | None = None
         self._last_ns: int | None = None
         # Periods without contact, as [start, end] Unix ns (end None while ongoing); a death that
         # finished inside one happened while the daemon was unreachable. A few are kept because
@@ -365,29 +373,27 @@ class DockerRuntime:
                 # The ping's headers name the API version and the engine. (The SDK's
                 # version="auto" asks /version, which Podman answers in about 0.5 s: it runs
                 # conmon and runc to report theirs, measured; the ping takes 10 ms on both.)
-                # Any version will do for the unversioned ping; None would mean "auto".
-                probe = docker.APIClient(
-                    base_url=self._url,
-                    timeout=self._ping_timeout,
-                    version=docker.constants.MINIMUM_DOCKER_API_VERSION,
-                )
+                probe = EngineClient(self._url, timeout=self._ping_timeout)
                 try:
-                    response = probe.get(f"{probe.base_url}/_ping")
-                    response.raise_for_status()
-                except _UNREACHABLE as exc:
-                    raise RuntimeUnavailable(str(exc)) from exc
+                    headers = probe.ping()
+                except EngineError as exc:
+                    raise RuntimeUnavailable(f"ping: {exc}") from exc
                 finally:
                     probe.close()
-                version = response.headers["Api-Version"]
-                self._podman = "Libpod-Api-Version" in response.headers
-                client = docker.DockerClient(base_url=self._url, timeout=self._api_timeout, version=version)
-                self._clients = _Clients(
-                    client=client,
-                    api=client.api,
-                    events=docker.APIClient(base_url=self._url, timeout=self._api_timeout, version=version),
-                    ping=docker.APIClient(base_url=self._url, timeout=self._ping_timeout, version=version),
-                )
+                version = headers.get("api-version")
+                if not version:
+                    raise RuntimeUnavailable("ping: the engine named no Api-Version")
+                self._podman = "libpod-api-version" in headers
+                api = EngineClient(self._url, timeout=self._api_timeout, version=version)
+                self._clients = _Clients(api=api, version=version)
             return self._clients
+
+    def _ping(self) -> None:
+        """Ask the engine whether it answers, within the ping timeout (RuntimeUnavailable if not)."""
+        try:
+            self._c().api.ping(timeout=self._ping_timeout)
+        except EngineError as exc:
+            raise RuntimeUnavailable(f"ping: {exc}") from exc
 
     @property
     def _report(self) -> Sink:
@@ -438,7 +444,7 @@ class DockerRuntime:
                 try:
                     self._c().api.start(cid)
                     return
-                except docker.errors.NotFound as exc:
+                except NotFound as exc:
                     # A 404 at start is either our container gone, or something it needs (its
                     # network, e.g. `--network bogusnet`): only the first is an operator's removal.
                     if self._inspect(self._c().api, name) is not None:
@@ -447,10 +453,8 @@ class DockerRuntime:
                         self._ids.pop(name, None)
         except ForeignContainerError:
             logger.error("%s: its name now belongs to a foreign container", name, extra={"workload": name})
-        except docker.errors.APIError as exc:
+        except EngineError as exc:
             self._raise_start_error(name, exc)
-        except _UNREACHABLE as exc:
-            raise RuntimeUnavailable(f"start of {name}: {exc}") from exc
         # Removed while its start was pending: an operator decision we respect.
         self._report.removed(name)
 
@@ -462,10 +466,11 @@ class DockerRuntime:
             with self._lock:
                 self._stopping.add(cid)
             self._c().api.stop(cid, timeout=self._stop_timeout)
-        except docker.errors.NotFound:
+        except NotFound:
             return
-        except _UNREACHABLE as exc:
-            raise RuntimeUnavailable(str(exc)) from exc
+        except EngineError as exc:
+            # Not a 404: the engine cannot stop it now (e.g. shutting down); the caller retries.
+            raise RuntimeUnavailable(f"stop of {name}: {exc}") from exc
 
     def close(self) -> None:
         self._closing.set()
@@ -475,10 +480,11 @@ class DockerRuntime:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._clients_lock:
             clients, self._clients = self._clients, None
+            sdk, self._sdk = self._sdk, None
         if clients is not None:
-            clients.client.close()
-            clients.events.close()
-            clients.ping.close()
+            clients.api.close()
+        if sdk is not None:
+            sdk.close()
 
     # -- containers -------------------------------------------------------------------------
 
@@ -496,7 +502,7 @@ class DockerRuntime:
         labels = {**dict(spec.options.get("labels") or {}), LABEL_SUPERVISOR: self._id, LABEL_WORKLOAD: name}
         options = {k: v for k, v in spec.options.items() if k != "labels"}
         try:
-            container = self._c().client.containers.create(
+            container = self._sdk_client().containers.create(
                 spec.image,
                 spec.command,
                 name=self.name_of(name),
@@ -506,29 +512,43 @@ class DockerRuntime:
             )
         except docker.errors.ImageNotFound as exc:
             raise StartError(f"{name}: image {spec.image!r} not found: {exc.explanation}") from exc
+        except docker.errors.APIError as exc:
+            status = exc.status_code or 500
+            raise EngineError(status, str(exc.explanation or exc), f"create {name}") from exc
+        except _SDK_UNREACHABLE as exc:
+            raise RuntimeUnavailable(f"create of {name}: {exc}") from exc
         with self._lock:
             self._ids[name] = container.id
         return str(container.id)
 
-    def _raise_start_error(self, name: str, exc: docker.errors.APIError) -> None:
-        # An APIError is the workload's fault (bad command: 400) unless the daemon itself is
+    def _sdk_client(self) -> docker.DockerClient:
+        """The SDK's client, for create() only, on the version the engine's ping named."""
+        version = self._c().version
+        with self._clients_lock:
+            if self._sdk is None:
+                base_url = self._url or docker.utils.kwargs_from_env().get("base_url")
+                self._sdk = docker.DockerClient(base_url=base_url, timeout=self._api_timeout, version=version)
+            return self._sdk
+
+    def _raise_start_error(self, name: str, exc: EngineError) -> None:
+        # An engine error is the workload's fault (bad command: 400) unless the daemon itself is
         # going away (e.g. shutting down); tell them apart by asking the daemon.
         try:
-            self._c().ping.ping()
-        except (RuntimeUnavailable, *_UNREACHABLE) as ping_exc:
+            self._ping()
+        except RuntimeUnavailable as ping_exc:
             raise RuntimeUnavailable(f"start of {name}: {exc}; ping: {ping_exc}") from exc
         raise StartError(f"{name}: {exc.explanation or exc}") from exc
 
-    def _inspect(self, api: docker.APIClient, name: str) -> dict[str, Any] | None:
+    def _inspect(self, api: EngineClient, name: str) -> dict[str, Any] | None:
         """The container of ``name`` if it exists and is ours; adopt it on first sight."""
         try:
-            attrs: dict[str, Any] = api.inspect_container(self.name_of(name))
-        except docker.errors.NotFound:
+            attrs = api.inspect(self.name_of(name))
+        except NotFound:
             with self._lock:
                 self._ids.pop(name, None)
             return None
-        except _UNREACHABLE as exc:
-            raise RuntimeUnavailable(str(exc)) from exc
+        except EngineError as exc:
+            raise RuntimeUnavailable(f"inspect of {name}: {exc}") from exc
         labels = attrs["Config"].get("Labels") or {}
         if labels.get(LABEL_SUPERVISOR) != self._id or labels.get(LABEL_WORKLOAD) != name:
             raise ForeignContainerError(
@@ -548,13 +568,13 @@ class DockerRuntime:
                 return attrs
             # Docker's restart manager would restart it behind our back: switch it off live.
             try:
-                api.update_container(attrs["Id"], restart_policy={"Name": "no"})
-            except _UNREACHABLE as exc:
-                raise RuntimeUnavailable(str(exc)) from exc
+                api.update(attrs["Id"], {"RestartPolicy": {"Name": "no"}})
+            except EngineError as exc:
+                raise RuntimeUnavailable(f"update of {name}: {exc}") from exc
             logger.info("%s: set restart policy to 'no'", name, extra={"workload": name})
         return attrs
 
-    def _observe(self, api: docker.APIClient, name: str) -> Observation:
+    def _observe(self, api: EngineClient, name: str) -> Observation:
         attrs = self._inspect(api, name)
         if attrs is None:
             return Missing()
@@ -623,7 +643,7 @@ class DockerRuntime:
             try:
                 self._connect_and_follow()
                 delay = self._reconnect_initial
-            except (RuntimeUnavailable, *_UNREACHABLE) as exc:
+            except (RuntimeUnavailable, EngineError) as exc:
                 logger.warning("docker unreachable: %s; retrying in %.2fs", exc, delay)
             except Exception:  # this thread must outlive any surprise; logged with traceback
                 logger.exception("unexpected error while following docker events; reconnecting")
@@ -633,11 +653,12 @@ class DockerRuntime:
             delay = min(self._reconnect_cap, delay * 2)
 
     def _connect_and_follow(self) -> None:
-        api = self._c().events
-        api.ping()
+        api = self._c().api
+        self._ping()
         asked = time.monotonic_ns()
-        now_ns = parse_time_ns(api.info()["SystemTime"])
-        assert now_ns is not None
+        now_ns = parse_time_ns(str(api.info().get("SystemTime", "")))
+        if now_ns is None:
+            raise RuntimeUnavailable("info: the engine named no SystemTime")
         if self._podman:
             # Podman reads its clock at the end of a 0.3 s answer (it runs conmon and runc for
             # their versions, measured): go back to the request, or a start and a death in
@@ -649,14 +670,12 @@ class DockerRuntime:
         if since is not None and since < now_ns:
             # Replay what happened while we were away (bounded by `until`, so it ends), before
             # reconciling, so a kill seen in the replay still classifies its death.
-            replay = api.events(
-                since=self._since(since), until=self._since(now_ns), filters=self._filters(), decode=True
-            )
+            replay = api.events(since=self._since(since), until=self._since(now_ns), filters=self._filters())
             for event in replay:
                 if int(event.get("timeNano", 0)) >= since:  # Podman's whole seconds reach back
                     replayed.add(_event_key(event))
                     self._on_event(api, event, live=False)
-        stream = api.events(since=self._since(now_ns), filters=self._filters(), decode=True)
+        stream = api.events(since=self._since(now_ns), filters=self._filters())
         with self._lock:
             self._stream = stream
         if self._closing.is_set():
@@ -689,7 +708,7 @@ class DockerRuntime:
             elif since is not None and _event_key(event) not in replayed:
                 self._on_event(api, event, live=False)
 
-    def _on_event(self, api: docker.APIClient, event: Mapping[str, Any], *, live: bool) -> None:
+    def _on_event(self, api: EngineClient, event: Mapping[str, Any], *, live: bool) -> None:
         action = str(event.get("Action") or event.get("status") or "")
         cid = event.get("id", "")
         attrs = (event.get("Actor") or {}).get("Attributes") or {}
@@ -737,10 +756,10 @@ class DockerRuntime:
             self._report.removed(name)
         self._advance_cursor(event_ns)
 
-    def _on_die(self, api: docker.APIClient, name: str, cid: str, event_ns: int, *, live: bool) -> None:
+    def _on_die(self, api: EngineClient, name: str, cid: str, event_ns: int, *, live: bool) -> None:
         try:
-            attrs = api.inspect_container(cid)
-        except docker.errors.NotFound:
+            attrs = api.inspect(cid)
+        except NotFound:
             return  # removed right after dying (rm -f): the destroy event reports it
         if attrs["State"]["Running"]:
             return  # already running again: the start event has been or will be reported
@@ -763,7 +782,7 @@ class DockerRuntime:
             del self._held[cid]
         self._report.run_ended(h.name, dataclasses.replace(h.end, cause=Cause.STOPPED))
 
-    def _on_health(self, api: docker.APIClient, name: str, cid: str, action: str, *, live: bool) -> None:
+    def _on_health(self, api: EngineClient, name: str, cid: str, action: str, *, live: bool) -> None:
         """A ``health_status`` event: report the run's health; stop it if it is unhealthy.
 
         A live ``unhealthy`` event is the verdict even if a pass has flipped Docker's status back
@@ -771,8 +790,8 @@ class DockerRuntime:
         may be about an earlier run, so only the status inspected now counts for it.
         """
         try:
-            attrs = api.inspect_container(cid)
-        except docker.errors.NotFound:
+            attrs = api.inspect(cid)
+        except NotFound:
             return  # removed since: the destroy event reports it
         state = attrs["State"]
         health = state.get("Health") or {}
@@ -801,9 +820,9 @@ class DockerRuntime:
         def stop() -> None:
             try:
                 self._c().api.stop(cid, timeout=self._stop_timeout)
-            except docker.errors.NotFound:
+            except NotFound:
                 pass  # removed meanwhile: the destroy event reports it
-            except (RuntimeUnavailable, *_UNREACHABLE) as exc:
+            except (RuntimeUnavailable, EngineError) as exc:
                 # Its death, when the daemon answers again, is still UNHEALTHY (_run_end).
                 logger.warning("%s: stopping the unhealthy container failed: %s", name, exc)
 
@@ -859,11 +878,7 @@ class DockerRuntime:
         with self._lock:
             stream = self._stream
         if stream is not None:
-            try:
-                stream.close()
-            except (OSError, AttributeError) as exc:
-                # Already closed by the other side: its iteration has ended anyway.
-                logger.debug("closing events stream: %s", exc)
+            stream.close()
 
     # -- watchdog ---------------------------------------------------------------------------
 
@@ -873,10 +888,10 @@ class DockerRuntime:
             if not self._connected.is_set():
                 continue
             try:
-                self._c().ping.ping()
+                self._ping()
                 with self._lock:
                     self._last_contact_ns = time.time_ns()
-            except (RuntimeUnavailable, *_UNREACHABLE) as exc:
+            except RuntimeUnavailable as exc:
                 logger.warning("docker ping failed (%s); closing the events stream", exc)
                 # Mark the outage before the stream thread notices, so nothing held is released
                 # as an operator stop in between.

@@ -270,7 +270,9 @@ class Supervisor:
                 # Resume a start the previous supervisor had scheduled, at its original time.
                 at = w.restart_at if w.restart_at is not None else self._clock.time()
                 self._schedule(w, max(0.0, at - self._clock.time()))
-            self._mark(w)
+            # Lazy: a start, if any, records itself urgently; a new workload that is lost is
+            # simply added again.
+            self._mark(w, lazy=True)
         try:
             obs = self._runtime.observe(name)
         except RuntimeUnavailable:
@@ -409,13 +411,15 @@ class Supervisor:
                         self._start_soon(w)
                     else:
                         self._handle_end(w, end)
-            self._mark(w)
+            # A decision marked itself urgently; what else changed the runtime reports again.
+            self._mark(w, lazy=True)
 
     def cursor_changed(self, cursor: str) -> None:
         """The runtime's resume point (e.g. Docker's last event time); saved with the state."""
         with self._lock:
             self._cursor = cursor
-            self._journal.mark(None)
+            # An older cursor only replays more events, deduplicated: it need not be urgent.
+            self._journal.mark(None, lazy=True)
 
     def health(self, name: str, report: HealthReport) -> None:
         """The live run of ``name`` has a new health report; shown by ``status``, carried by events.
@@ -476,8 +480,10 @@ class Supervisor:
             records = [w.record() for name in names if (w := self._workloads.get(name)) is not None]
             return records, self._cursor
 
-    def _mark(self, w: _Workload) -> None:
-        w.seq = self._journal.mark(w.name)
+    def _mark(self, w: _Workload, *, lazy: bool = False) -> None:
+        """Mark ``w`` for the journal; ``lazy`` for what nothing waits for and the runtime
+        would report again if it were lost (``persistence.py``)."""
+        w.seq = self._journal.mark(w.name, lazy=lazy)
 
     def _enter(self, w: _Workload, phase: Phase) -> None:
         """Every phase change goes through here (``phase.py`` holds the allowed edges)."""
@@ -486,11 +492,17 @@ class Supervisor:
             w.phase = phase
 
     def _became_running(self, w: _Workload, run: LiveRun | None) -> None:
+        # A run the runtime identifies (a process) is committed at once: if it died while no
+        # supervisor watched, only its saved row lets the next one count that crash. A run
+        # without one (a container) is found again by name, so its record may wait (lazy).
+        lazy = run is None
+        if w.phase is Phase.RUNNING:
+            if run is not None and run != w.run:
+                w.run = run
+                self._mark(w)
+            return  # confirmed again (Docker's start event after start() returned): no change
         if run is not None:
             w.run = run
-        if w.phase is Phase.RUNNING:
-            self._mark(w)
-            return
         if w.phase in (Phase.GIVEN_UP, Phase.STOPPED):
             # Someone started it by hand after we let it go: the operator's manual restart,
             # which the kernel models as a fresh state.
@@ -503,7 +515,7 @@ class Supervisor:
         w.health = None  # a new run: the last run's health no longer describes it
         self._enter(w, Phase.RUNNING)
         w.restart_at = None
-        self._mark(w)
+        self._mark(w, lazy=lazy)
 
     def _removed(self, w: _Workload) -> None:
         self._cancel(w)
@@ -665,4 +677,4 @@ class Supervisor:
             if self._still_starting(w, start_id):
                 w.health = None
                 self._enter(w, Phase.RUNNING)
-                self._mark(w)
+                self._mark(w, lazy=True)
