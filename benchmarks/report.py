@@ -328,6 +328,15 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+def _fleet_row(r: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    return (
+        f"| {r['n']} | {names.get(r['peer'], r['peer'])} | {r['restarts_per_s']} | {r['ideal_per_s']:g} "
+        f"| {r['of_ideal']:.0%} | {_ms(r['cpu_ms_per_restart'])} | {r['rss_mb']} "
+        f"| {_ms(r['die_to_restart_ms_p50'])} / {_ms(r['die_to_restart_ms_p99'])} "
+        f"| {r['ends_not_restarted']} of {r['ends_in_window']} | {_ms(r['all_running_s'])} |"
+    )
+
+
 def fleet_markdown(f: Mapping[str, Any]) -> list[str]:
     """The supervisor fleet's table (issue 10), its floor, failed runs and targets."""
     if not f:
@@ -345,25 +354,30 @@ def fleet_markdown(f: Mapping[str, Any]) -> list[str]:
     ]
     if f.get("smoke"):
         lines += [f"Smoke: {f['smoke']}.", ""]
-    lines += [
+    header = [
         "| N | supervisor | restarts/s | ideal /s | of ideal | CPU ms / restart | RSS MB "
         "| die-to-restart p50 / p99 ms | not restarted | all N running after s |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in f["runs"]:
-        lines.append(
-            f"| {r['n']} | {r['peer']} | {r['restarts_per_s']} | {r['ideal_per_s']:g} | {r['of_ideal']:.0%} "
-            f"| {_ms(r['cpu_ms_per_restart'])} | {r['rss_mb']} "
-            f"| {_ms(r['die_to_restart_ms_p50'])} / {_ms(r['die_to_restart_ms_p99'])} "
-            f"| {r['ends_not_restarted']} of {r['ends_in_window']} | {_ms(r['all_running_s'])} |"
-        )
-    fl = f["floor"]
-    lines += [
-        "",
-        f"No supervisor (a loop that spawns the program again when `waitpid` returns, {fl['runs']} "
-        f"runs): die-to-restart p50 {fl['die_to_restart_ms_p50']} ms, p99 {fl['die_to_restart_ms_p99']} ms.",
-        "",
-    ]
+    names = {"floor": "no supervisor (floor)"}
+    # The latency pass's runs (programs living longer) get a table of their own.
+    main = [r for r in f["runs"] if not r.get("spread")]
+    latency = [r for r in f["runs"] if r.get("spread")]
+    lines += [*header, *(_fleet_row(r, names) for r in main)]
+    if latency:
+        shortest, longest = f["latency_run_s"]
+        lines += [
+            "",
+            "The latency pass: the same programs, but workload i of N lives "
+            f"{shortest:g} x (1 + i/N) s ({shortest:g} to {longest:g} s), "
+            "so that the machine keeps up with their restarts and they do not die in step: with 0.5 s "
+            "programs at N=1000 the programs alone need more CPU than the 2 cores have, whoever "
+            "supervises them (see the floor's rows above).",
+            "",
+            *header,
+            *(_fleet_row(r, names) for r in latency),
+        ]
+    lines.append("")
     lines += [f"Failed: {e['peer']} at N={e['n']}: {e['error']}" for e in f["errors"]]
     if f["errors"]:
         lines.append("")

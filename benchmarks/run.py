@@ -79,8 +79,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         # A sanity run of the harness (server, stamps, teardown), relaunch alone: the peers are
         # installed and run only by the full benchmark.
         fleet_results = {
-            **fleet.measure(sizes=(2,), peers=("relaunch",), window_s=1.5, warmup_s=0.5),
-            "smoke": "relaunch at N=2 only; the peers and the other N run in the full benchmark",
+            **fleet.measure(
+                sizes=(2,), peers=("floor", "relaunch"), window_s=1.5, warmup_s=0.5, latency=False
+            ),
+            "smoke": "the floor and relaunch at N=2 only; the peers, the other N and the latency pass run in "
+            "the full benchmark",
         }
     elif args.only and not re.search(args.only, "fleet"):
         fleet_results = {}

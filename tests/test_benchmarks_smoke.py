@@ -84,13 +84,16 @@ def test_memory_is_measured(smoke: Smoke) -> None:
 
 
 def test_fleet_sanity_run(smoke: Smoke) -> None:
-    """Smoke mode runs the fleet harness once (relaunch, 2 workloads), checked and reported, peers skipped."""
+    """Smoke mode runs the fleet harness once (the floor and relaunch, 2 workloads), checked and reported, peers skipped."""
     results, table = smoke
     fleet = results["fleet"]
-    assert [(run["peer"], run["n"]) for run in fleet["runs"]] == [("relaunch", 2)]
+    assert [(run["peer"], run["n"]) for run in fleet["runs"]] == [("floor", 2), ("relaunch", 2)]
     assert fleet["errors"] == []
-    run = fleet["runs"][0]
+    floor, run = fleet["runs"]
+    # Both restarted their programs, from the stamps the programs wrote.
+    assert floor["restarts"] > 0 and run["restarts"] > 0
     # The run verified itself: as many restart decisions as starts after the first of each workload.
     assert run["starts"] - 2 <= run["restart_decisions"] <= run["starts"]
     assert "## Supervisors at fleet scale" in table
     assert "| 2 | relaunch |" in table
+    assert "| 2 | no supervisor (floor) |" in table

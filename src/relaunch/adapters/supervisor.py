@@ -555,14 +555,20 @@ class Supervisor:
         w.reason = decision.reason
         w.rule = decision.rule
         self._cancel(w)
-        if decision.restarts:
+        if decision.restarts and decision.delay <= 0:
+            # A restart at once: its start is recorded with the decision, one commit for both
+            # (the write-ahead rule holds: both are durable before the runtime is asked).
             self._enter(w, Phase.BACKING_OFF)
-            w.restart_at = self._clock.time() + decision.delay
-            self._schedule(w, decision.delay)
+            self._start_now(w)
         else:
-            self._enter(w, Phase.GIVEN_UP if decision.action is Action.GIVE_UP else Phase.STOPPED)
-            w.restart_at = None
-        self._mark(w)
+            if decision.restarts:
+                self._enter(w, Phase.BACKING_OFF)
+                w.restart_at = self._clock.time() + decision.delay
+                self._schedule(w, decision.delay)
+            else:
+                self._enter(w, Phase.GIVEN_UP if decision.action is Action.GIVE_UP else Phase.STOPPED)
+                w.restart_at = None
+            self._mark(w)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "%s: %s",
@@ -614,14 +620,19 @@ class Supervisor:
             if w is None or w.token != token or self._closed:
                 return  # cancelled (operator stop, removal, a new schedule) while it was due
             w.token = 0
-            self._enter(w, Phase.STARTING)
-            w.restart_at = None
-            w.start_id += 1
-            start_id, create, began = w.start_id, w.fresh, self._clock.time()
-            self._mark(w)
-            seq = w.seq
+            self._start_now(w)
+
+    def _start_now(self, w: _Workload) -> None:
+        """Record a start of ``w`` (phase STARTING) and launch it once that record is durable
+        (called with the lock held; ``_fire`` says why the wait is the journal's)."""
+        self._enter(w, Phase.STARTING)
+        w.restart_at = None
+        w.start_id += 1
+        start_id, create, began = w.start_id, w.fresh, self._clock.time()
+        self._mark(w)
         launch = lambda: self._launch(w, start_id, create, began)  # noqa: E731 - a closure, by name
-        self._journal.after(seq, lambda: self._scheduler.submit(launch))
+        # The call only queues the launch for a start worker: quick, and it takes none of our locks.
+        self._journal.after(w.seq, lambda: self._scheduler.submit(launch))
 
     def _still_starting(self, w: _Workload, start_id: int) -> bool:
         """Whether start ``start_id`` is still the one under way (called with the lock held)."""
