@@ -91,7 +91,8 @@ def test_fleet_sanity_run(smoke: Smoke) -> None:
     assert fleet["errors"] == []
     floor, run = fleet["runs"]
     # Both restarted their programs, from the stamps the programs wrote.
-    assert floor["restarts"] > 0 and run["restarts"] > 0
+    assert floor["restarts"] > 0
+    assert run["restarts"] > 0
     # The run verified itself: as many restart decisions as starts after the first of each workload.
     assert run["starts"] - 2 <= run["restart_decisions"] <= run["starts"]
     assert "## Supervisors at fleet scale" in table
