@@ -11,8 +11,10 @@ its one-owner lock), ``persistence.py`` (group commit), ``scheduler.py`` (delaye
 ``hooks.py`` (decision-hook delivery).
 
 Durability, step by step: a decision changes the workload in memory and marks it for the
-journal; the scheduled start waits until the journal says that mark is durable, then records the
-start itself (phase ``STARTING``, durable too) and only then asks the runtime. A supervisor
+journal; when its start is due, the start is recorded (phase ``STARTING``, marked too) and the
+runtime is asked only once the journal says that mark, and so the decision before it, is durable.
+A restart with no delay is recorded by the decision itself, so both share one commit. Changes
+that nothing waits for and that the runtime reports again are marked lazily (``_mark``). A supervisor
 killed at any instant therefore restarts from a store that holds every decision it acted on, and
 every start it may have made is either recorded or findable by the runtime (the process runtime
 marks its processes; Docker's containers have deterministic names and labels), so nothing is
@@ -28,6 +30,7 @@ callers                ``add``, ``stop``, ``start``, ``status``, ``store_health`
 runtime threads        the ``Sink`` methods (``run_started``, ``run_ended``, ``health``, ...)
 ``relaunch-scheduler`` waits for the next due start (``scheduler.py``)
 ``relaunch-start-N``   ``_fire`` records a due start; ``_launch``, once durable, calls ``start``
+                       (a zero-delay restart is recorded by ``_decide``, on the reporting thread)
 ``relaunch-store``     commits marked workloads (``persistence.py``); takes ``_lock`` to snapshot
 =====================  ==========================================================================
 
