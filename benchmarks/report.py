@@ -308,6 +308,7 @@ def markdown(results: Mapping[str, Any]) -> str:
             "",
         ]
     lines += fleet_markdown(results["fleet"])
+    lines += probes_markdown(results.get("probes", {}))
     if results["targets"]:
         lines += [
             "## Targets (issue 6)",
@@ -322,6 +323,55 @@ def markdown(results: Mapping[str, Any]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+# Issue 11's targets for the process runtime's probes (benchmarks/probe_load.py).
+PROBE_FLEET_CPU_PCT_MAX = 15.0
+CROSSING_TO_STOP_MS_MAX = 50.0
+
+
+def probes_markdown(p: Mapping[str, Any]) -> list[str]:
+    """The health-probe rows (benchmarks/probe_load.py) and issue 11's targets on them."""
+    if not p:
+        return []
+    tcp, exec_, crossing = p["tcp_fleet"], p["exec_probes"], p["crossing_to_stop"]
+    lines = [
+        "## Health probes of the process runtime (issue 11)",
+        "",
+        "| measure | value |",
+        "| --- | ---: |",
+    ]
+    for label, f in (
+        (f"{tcp['workloads']} workloads, TCP probe every 1 s", tcp),
+        (f"{exec_['workloads']} workloads, exec probe `true` every 1 s", exec_),
+    ):
+        lines += [
+            f"| {label}: probes/s (healthy at the end) | {f['probes_per_s']} ({f['healthy']}) |",
+            f"| {label}: supervisor CPU, % of one core | {f['cpu_pct_of_one_core']} |",
+            f"| {label}: supervisor CPU per probe (children's) | "
+            f"{f['cpu_us_per_probe']} us ({f['children_cpu_us_per_probe']} us) |",
+        ]
+    lines += [
+        f"| probe that crosses the threshold to SIGTERM, {crossing['kills']} kills: "
+        f"median / p99 / max | {_ms(crossing['median_ms'])} / {_ms(crossing['p99_ms'])} / "
+        f"{_ms(crossing['max_ms'])} ms |",
+        "",
+        "| target | limit | measured | met |",
+        "| --- | --- | ---: | --- |",
+    ]
+    cpu = tcp["cpu_pct_of_one_core"]
+    lines.append(
+        f"| {tcp['workloads']} TCP-probed workloads: supervisor CPU | < {PROBE_FLEET_CPU_PCT_MAX:g}% "
+        f"of one core | {cpu}% | {'yes' if cpu < PROBE_FLEET_CPU_PCT_MAX else 'NO'} |"
+    )
+    median = crossing["median_ms"]
+    met = median is not None and median < CROSSING_TO_STOP_MS_MAX
+    lines += [
+        f"| threshold-crossing probe to SIGTERM, median | < {CROSSING_TO_STOP_MS_MAX:g} ms | "
+        f"{_ms(median)} ms | {'yes' if met else 'NO'} |",
+        "",
+    ]
+    return lines
 
 
 def _ms(value: float | None) -> str:

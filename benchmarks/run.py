@@ -102,10 +102,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.md:
         report.write_markdown(results, args.md)
     print(report.markdown(results))
-    if "probes" in results:
-        print("## Health probes (benchmarks/probe_load.py)\n")
-        for row, figures in results["probes"].items():
-            print(f"- {row}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 if __name__ == "__main__":

@@ -98,3 +98,19 @@ def test_fleet_sanity_run(smoke: Smoke) -> None:
     assert "## Supervisors at fleet scale" in table
     assert "| 2 | relaunch |" in table
     assert "| 2 | no supervisor (floor) |" in table
+
+
+def test_probe_rows_and_targets_are_reported(smoke: Smoke) -> None:
+    """The health-probe figures (issue 11) are in the JSON and in the markdown, each target with a verdict."""
+    results, table = smoke
+    probes = results["probes"]
+    assert probes["tcp_fleet"]["probes_per_s"] > 0
+    assert probes["exec_probes"]["probes_per_s"] > 0
+    assert probes["crossing_to_stop"]["kills"] > 0
+    assert "## Health probes of the process runtime (issue 11)" in table
+    assert f"| {probes['tcp_fleet']['cpu_pct_of_one_core']}% |" in table
+    verdicts = [
+        line for line in table.splitlines() if "TCP-probed workloads" in line or "to SIGTERM, median" in line
+    ]
+    assert len(verdicts) == 2
+    assert all(line.endswith(("| yes |", "| NO |")) for line in verdicts)
