@@ -635,7 +635,7 @@ class Supervisor:
         self._mark(w)
         launch = lambda: self._launch(w, start_id, create, began)  # noqa: E731 - a closure, by name
         # The call only queues the launch for a start worker: quick, and it takes none of our locks.
-        self._journal.after(w.seq, lambda: self._scheduler.submit(launch))
+        self._journal.after(w.seq, lambda: self._scheduler.submit(launch, first=create))
 
     def _still_starting(self, w: _Workload, start_id: int) -> bool:
         """Whether start ``start_id`` is still the one under way (called with the lock held)."""
