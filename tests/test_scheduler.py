@@ -65,3 +65,26 @@ def test_first_starts_go_before_queued_restarts_and_keep_their_own_order(one_wor
         "restart-2",
         "restart-3",
     ]
+
+
+def test_a_due_start_is_fired_before_queued_restarts() -> None:
+    """The core's ``fire`` only records a start and submits its launch: it never waits behind
+    the launches of other workloads' restarts."""
+    ran: list[str] = []
+    scheduler = Scheduler(SystemClock(), lambda name, token: ran.append(f"fire {name}"), workers=1)
+    busy, release = threading.Event(), threading.Event()
+    try:
+        scheduler.submit(lambda: (busy.set(), release.wait(5)))
+        assert busy.wait(5)
+        for n in (1, 2, 3):
+            scheduler.submit(lambda n=n: ran.append(f"restart-{n}"))
+        scheduler.schedule("w", 7, 0.0)
+        deadline = time.monotonic() + 5
+        while scheduler._due.qsize() < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)  # until the timer thread has handed the due entry to the queue
+        release.set()
+        while len(ran) < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert ran == ["fire w", "restart-1", "restart-2", "restart-3"]
+    finally:
+        scheduler.close(time.monotonic() + 2)

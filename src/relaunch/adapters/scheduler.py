@@ -5,8 +5,9 @@ core's ``fire(name, token)``, which ignores a token that is no longer the worklo
 by an operator stop, a removal, or a newer schedule): cancelling costs nothing here, and a stale
 entry leaves the heap when it comes due. Due starts run on a few threads so that one slow start
 (0.1-0.35 s on a busy Docker engine, measured: ``benchmarks/FINDINGS.md``) does not hold back
-every other workload's. A workload's first start (``submit(..., first=True)``) goes before every
-queued restart: when a fleet is brought up on a busy machine, the first members' crash loops would
+every other workload's. A due entry's ``fire`` (which only records the start and submits its
+launch) and a workload's first start (``submit(..., first=True)``) go before every queued
+restart: when a fleet is brought up on a busy machine, the first members' crash loops would
 otherwise hold back the start of the last (1000 workloads of 0.5 s: all running after 3.5-4.4 s
 in arrival order, 2.1-2.5 s first starts first, measured with ``benchmarks/fleet.py``).
 
@@ -103,7 +104,9 @@ class Scheduler:
                         _, _, name, token = heapq.heappop(self._heap)
                         due.append((name, token))
                 for name, token in due:
-                    self._due.put((1, next(self._seq), functools.partial(self._fire, name, token)))
+                    # Rank 0: ``fire`` only records the start and submits its launch (which
+                    # then waits its turn), so it never waits behind the launches of others.
+                    self._due.put((0, next(self._seq), functools.partial(self._fire, name, token)))
         finally:
             for _ in self._workers:
                 self._due.put((2, next(self._seq), None))
