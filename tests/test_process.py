@@ -217,6 +217,22 @@ def test_leftovers_of_a_run_are_killed_with_its_leader(harness: Harness, tmp_pat
     assert_group_gone(pid_of(event.run or ""))
 
 
+def test_a_run_starts_with_sigpipe_and_sigxfsz_at_their_defaults(harness: Harness, tmp_path: Path) -> None:
+    """Python ignores SIGPIPE (and SIGXFSZ) and a spawned child inherits ignored signals: a run
+    must not (``yes | head`` would spin on EPIPE), so the runtime resets both, as ``subprocess``
+    does with ``restore_signals``."""
+    status = tmp_path / "status"
+    sup, _ = harness.supervisor()
+    sup.add("w", sh(f"cat /proc/self/status > {status}; exit 3"), policy(0))
+    harness.wait_decisions("w", 1)
+    ignored = int(
+        next(line for line in status.read_text().splitlines() if line.startswith("SigIgn:")).split()[1], 16
+    )
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN  # as Python set it up, for this test too
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
 # -- the kernel's decisions carried out ----------------------------------------------------------
 
 

@@ -14,6 +14,10 @@ What it does, and the facts it relies on:
   ``subprocess.Popen``: a ``Popen`` dropped while its child runs (as ``close()`` must leave it)
   warns, and is later reaped by ``subprocess``'s own clean-up, which would steal the exit status
   from a supervisor that adopts the process in the same program.
+- **Signals at their defaults.** Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays
+  ignored across ``execve``; each run gets both back at their defaults (``setsigdef``), as
+  ``subprocess`` does with ``restore_signals=True``, or a pipeline such as ``yes | head`` in a
+  workload would see EPIPE instead of dying quietly.
 - **Marked runs.** Each run's environment carries ``RELAUNCH_OWNER`` (the supervisor id and the
   store's id) and ``RELAUNCH_WORKLOAD`` (its name). At ``open`` the runtime reads
   ``/proc/<pid>/environ`` of every process once and finds the group leaders carrying its owner
@@ -191,6 +195,10 @@ def _boot_id() -> str:
     return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
 
 
+# Python sets both to SIG_IGN at start-up; a run must see them as any program started by a shell.
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
 def _stat(pid: int) -> tuple[int, int] | None:
     """(process group, start ticks) from ``/proc/<pid>/stat`` (proc(5)), or None if no process."""
     try:
@@ -323,7 +331,7 @@ class ProcessRuntime:
             spec, env = self._specs[name], self._envs[name]
         started_at = time.time()
         try:
-            pid = os.posix_spawnp(spec.argv[0], spec.argv, env, setsid=True)
+            pid = os.posix_spawnp(spec.argv[0], spec.argv, env, setsid=True, setsigdef=_DEFAULT_SIGNALS)
         except OSError as exc:
             if exc.errno in _FORK_ERRNOS or exc.errno in _FD_ERRNOS:
                 self._short(exc)
