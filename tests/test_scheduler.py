@@ -1,6 +1,6 @@
-"""The scheduler's start workers (``relaunch/adapters/scheduler.py``): due calls run in the order
-submitted, except that a workload's first start goes before every queued restart, so that a fleet
-being brought up is not held back by the crash loops of its first members."""
+"""The scheduler's start workers (``relaunch/adapters/scheduler.py``): calls run in the order
+submitted, except that a due start's ``fire`` and a workload's first start go before every queued
+restart, so that a fleet being brought up is not held back by the crash loops of its first members."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ def one_worker() -> Iterator[Scheduler]:
 
 
 def _queue_behind_a_busy_worker(
-    scheduler: Scheduler, submit: Callable[[Scheduler, list[str]], None]
+    scheduler: Scheduler, submit: Callable[[Scheduler, list[str]], None], ran: list[str] | None = None
 ) -> list[str]:
-    """Hold the only worker in a call, submit the rest meanwhile, then let it go; the order run."""
+    """Hold the only worker in a call, submit five calls meanwhile, then let it go; the order run."""
     busy, release = threading.Event(), threading.Event()
-    ran: list[str] = []
+    ran = [] if ran is None else ran
 
     def hold() -> None:
         busy.set()
@@ -72,19 +72,22 @@ def test_a_due_start_is_fired_before_queued_restarts() -> None:
     the launches of other workloads' restarts."""
     ran: list[str] = []
     scheduler = Scheduler(SystemClock(), lambda name, token: ran.append(f"fire {name}"), workers=1)
-    busy, release = threading.Event(), threading.Event()
-    try:
-        scheduler.submit(lambda: (busy.set(), release.wait(5)))
-        assert busy.wait(5)
-        for n in (1, 2, 3):
-            scheduler.submit(lambda n=n: ran.append(f"restart-{n}"))
-        scheduler.schedule("w", 7, 0.0)
+
+    def submit(s: Scheduler, ran: list[str]) -> None:
+        for n in (1, 2, 3, 4):
+            s.submit(lambda n=n: ran.append(f"restart-{n}"))
+        s.schedule("w", 7, 0.0)
         deadline = time.monotonic() + 5
-        while scheduler._due.qsize() < 4 and time.monotonic() < deadline:
+        while s._due.qsize() < 5 and time.monotonic() < deadline:
             time.sleep(0.005)  # until the timer thread has handed the due entry to the queue
-        release.set()
-        while len(ran) < 4 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert ran == ["fire w", "restart-1", "restart-2", "restart-3"]
+
+    try:
+        assert _queue_behind_a_busy_worker(scheduler, submit, ran) == [
+            "fire w",
+            "restart-1",
+            "restart-2",
+            "restart-3",
+            "restart-4",
+        ]
     finally:
         scheduler.close(time.monotonic() + 2)

@@ -9,7 +9,7 @@ every other workload's. A due entry's ``fire`` (which only records the start and
 launch) and a workload's first start (``submit(..., first=True)``) go before every queued
 restart: when a fleet is brought up on a busy machine, the first members' crash loops would
 otherwise hold back the start of the last (1000 workloads of 0.5 s: all running after 3.5-4.4 s
-in arrival order, 2.1-2.5 s first starts first, measured with ``benchmarks/fleet.py``).
+in arrival order, 1.9-2.3 s first starts first, measured with ``benchmarks/fleet.py``).
 
 The process runtime's probes (``probes.py``) run on a second instance: one timer for every probe
 of every workload, with its own few workers, so a slow probe never delays a start.
