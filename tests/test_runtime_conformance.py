@@ -7,6 +7,7 @@ Each test names the clause of the contract it checks.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -140,11 +141,17 @@ def test_close_leaves_the_run_and_the_next_supervisor_adopts_it(kit: Kit, superv
 
 
 def test_a_second_supervisor_on_the_store_is_refused(kit: Kit, supervised: Supervised) -> None:
-    """One owner: a second supervisor on a held store refuses at once, naming the holder."""
+    """One owner: a second supervisor on a held store refuses at once, naming the holder, and its
+    runtime, never opened, has started no thread."""
     supervised()
+    before = {t.ident for t in threading.enumerate()}
     runtime = kit.runtime()
-    with pytest.raises(StoreBusy, match=r"pid \d+ on "):
-        Supervisor(runtime, supervised.path)
+    try:
+        with pytest.raises(StoreBusy, match=r"pid \d+ on "):
+            Supervisor(runtime, supervised.path)
+        assert [t.name for t in threading.enumerate() if t.ident not in before] == []
+    finally:
+        runtime.close()
 
 
 def test_watch_refuses_a_spec_of_another_runtime(kit: Kit, supervised: Supervised) -> None:

@@ -279,7 +279,10 @@ class ProcessRuntime:
         self._closing = False
         self._sink: Sink | None = None
         self._thread: threading.Thread | None = None
-        self._prober = Prober(self._health_report, self._unhealthy, clock=clock, workers=probe_workers)
+        # Made (and its threads started) by open(), as the watch thread is: a runtime that is
+        # never opened (its Supervisor refused the store) leaves no thread behind.
+        self._prober_options = (clock, probe_workers)
+        self._prober: Prober | None = None
 
     @property
     def supervisor_id(self) -> str:
@@ -293,12 +296,20 @@ class ProcessRuntime:
                 return None
             return ProcessInfo(run.pid, run.started_at, adopted=run.adopted)
 
+    @property
+    def _probes(self) -> Prober:
+        if self._prober is None:
+            raise RuntimeError("ProcessRuntime.open() has not been called")
+        return self._prober
+
     # -- Runtime protocol -------------------------------------------------------------------
 
     def open(self, sink: Sink, resume: Resume) -> None:
         self._sink = sink
         self._owner = f"{self._id}:{resume.owner}"
         self._found = _marked_leaders(self._owner)
+        clock, workers = self._prober_options
+        self._prober = Prober(self._health_report, self._unhealthy, clock=clock, workers=workers)
         self._thread = threading.Thread(target=self._watch_loop, name="relaunch-process-watch", daemon=True)
         self._thread.start()
 
@@ -431,7 +442,8 @@ class ProcessRuntime:
             with contextlib.suppress(BlockingIOError):
                 os.write(self._wake_w, b"x")
         deadline = time.monotonic() + 0.9
-        self._prober.close(deadline)
+        if self._prober is not None:
+            self._prober.close(deadline)
         if self._thread is not None:
             self._thread.join(max(0.05, deadline - time.monotonic()))
         with self._lock:
@@ -552,7 +564,7 @@ class ProcessRuntime:
             return
         health = self._specs[run.name].health
         if health is not None:
-            self._prober.watch(run.name, run.key, health)
+            self._probes.watch(run.name, run.key, health)
 
     def _wake(self) -> None:
         with self._lock:
@@ -613,7 +625,7 @@ class ProcessRuntime:
             if self._stopping.get(run.name) is run:
                 del self._stopping[run.name]
             self._reporting.add(run.name)
-        self._prober.forget(run.name, run.key)
+        self._probes.forget(run.name, run.key)
         try:
             end = self._collect(run)
             with self._lock:
