@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from relaunch import Action, Cause, Constant, CountBudget, Exponential, Policy, Rule, presets
+from relaunch.adapters import persistence
 from relaunch.adapters.clock import ManualClock
 from relaunch.adapters.runtime import (
     Ended,
@@ -27,6 +28,7 @@ from relaunch.adapters.runtime import (
     RuntimeUnavailable,
     StartError,
 )
+from relaunch.adapters.scheduler import Scheduler
 from relaunch.adapters.store import StoreError, read_store
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
 
@@ -431,3 +433,84 @@ def test_a_stopped_workload_resumes_at_start_only_if_the_policy_says_so(
             time.sleep(0.05)
             assert second.starts == []
             assert s.status("w").phase is Phase.STOPPED
+
+
+class KeptEndsRuntime(FakeRuntime):
+    """A FakeRuntime that says it keeps every run's end (as Docker's container State does), and
+    notes, at each start, the last run the store had committed a decision on."""
+
+    keeps_run_ends = True
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.committed_at_start: list[str | None] = []
+
+    def start(self, name: str, *, create: bool) -> None:
+        self.committed_at_start.append(read_store(self.path)[1][name].last_run)
+        super().start(name, create=create)
+
+
+@pytest.mark.parametrize(
+    ("keeps_ends", "cause", "lazy"),
+    [
+        (True, Cause.EXITED, True),
+        (True, Cause.OOM, True),
+        (True, Cause.LOST, False),
+        (False, Cause.EXITED, False),
+    ],
+)
+def test_a_restart_decision_is_committed_lazily_only_for_an_end_the_runtime_keeps(
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    keeps_ends: bool,
+    cause: Cause,
+    lazy: bool,
+) -> None:
+    """A decision to restart after a delay waits for the start it orders (which commits it before
+    the runtime is asked) only if the runtime keeps that end exactly; otherwise it is committed
+    at once."""
+    monkeypatch.setattr(persistence, "LAZY_COMMIT_S", 30.0)  # so a prompt commit was an urgent one
+    path = tmp_path / "state.db"
+    runtime = KeptEndsRuntime(path)
+    if not keeps_ends:
+        runtime.keeps_run_ends = False
+    with Supervisor(runtime, str(path), clock=clock) as sup:
+        sup.add("w", None, crash_policy())
+        eventually(lambda: len(runtime.starts) == 1)
+        end = RunEnd("r1", clock.time() - 5.0, clock.time(), exit_code=1, cause=cause)
+        runtime.world["w"] = Ended(end)
+        sup.run_ended("w", end)
+        assert sup.status("w").phase is Phase.BACKING_OFF
+        if lazy:
+            time.sleep(0.2)
+            assert read_store(path)[1]["w"].last_run is None
+        else:
+            eventually(lambda: read_store(path)[1]["w"].last_run == "r1")
+        clock.advance(1.0)
+        eventually(lambda: len(runtime.starts) == 2)
+    assert runtime.committed_at_start == [None, "r1"]
+
+
+def test_a_first_start_is_submitted_ahead_of_restarts(
+    tmp_path: Path, runtime: FakeRuntime, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workload's first start goes to the start workers as ``first`` (ahead of queued restarts,
+    ``test_scheduler.py``); its restarts do not."""
+    submitted: list[bool] = []
+    submit = Scheduler.submit
+
+    def noting(self: Scheduler, call: Callable[[], None], *, first: bool = False) -> None:
+        submitted.append(first)
+        submit(self, call, first=first)
+
+    monkeypatch.setattr(Scheduler, "submit", noting)
+    policy = Policy(backoff=Constant(0.0), budget=CountBudget(5))
+    with Supervisor(runtime, str(tmp_path / "state.db"), clock=clock) as sup:
+        sup.add("w", None, policy)
+        eventually(lambda: len(runtime.starts) == 1)
+        die(sup, runtime, clock, "r1", 1, 0.5)
+        eventually(lambda: len(runtime.starts) == 2)
+    assert submitted == [True, False]
+    assert runtime.starts == [("w", True), ("w", False)]

@@ -298,6 +298,9 @@ class DockerRuntime:
     short-lived one per health kill waits for its ``docker stop``.
     """
 
+    #: A container's State keeps its last run's exit code, OOM flag and times (``runtime.py``).
+    keeps_run_ends = True
+
     def __init__(
         self,
         supervisor_id: str,

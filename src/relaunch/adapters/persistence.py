@@ -13,9 +13,11 @@ A mark is urgent (the writer commits at once) unless the core says it is ``lazy`
 nothing waits for and that the next supervisor would find out again if it were lost (a container
 confirmed running: the runtime finds it again by name; Docker's event cursor: an older one only
 replays more; never a process's run, whose saved row is how a death while no supervisor watched
-gets counted). Lazy marks ride along with the next commit, or are committed on their own after
-``LAZY_COMMIT_S``. On Docker's crash loop this took commits from 4.4 to about 2 per restart (a
-decision, and the start it orders), each costing the writer about 0.25 ms of CPU (measured).
+gets counted; a container's restart decision, whose end the engine keeps and the next supervisor
+reads again: the start it orders commits it). Lazy marks ride along with the next commit, or are
+committed on their own after ``LAZY_COMMIT_S``. On Docker's crash loop this took commits from 4.4
+per restart to about 2, then (lazy restart decisions) to about 0.4 (measured,
+``benchmarks/FINDINGS.md``).
 
 When the store fails (a full or read-only disk), the writer keeps the marked names and retries
 with a capped backoff; the failure is logged once when it begins and once when it ends, and

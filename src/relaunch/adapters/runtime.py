@@ -35,6 +35,13 @@ The contract, method by method:
     nothing runs and no end is on its way, report ``Sink.removed``.
 ``close()``
     Stop watching within a second; leave the workloads running for the next supervisor.
+``keeps_run_ends`` (optional attribute, False when absent)
+    True if the runtime keeps how a run exited (or was OOM-killed), exactly, after it ended and
+    across supervisors (Docker and Podman keep a container's exit code, OOM flag and times in
+    its State): a new supervisor reads it again through ``observe`` and decides it again,
+    identically. The core then commits a decision to restart such a run after a delay lazily,
+    with the start it orders (``supervisor.py``, ``_decide``). A runtime that may lose an end (a
+    process adopted from a dead supervisor has no parent to collect its status) leaves it False.
 
 What a runtime reports, from any of its threads (never while holding a lock the sink's caller
 could need: the core may call back into the runtime from a decision hook):

@@ -211,6 +211,8 @@ class Supervisor:
         if start_workers < 1:
             raise ValueError(f"start_workers: must be >= 1, got {start_workers!r}")
         self._runtime = runtime
+        # Whether a restart decision may be committed lazily (``runtime.py``, ``keeps_run_ends``).
+        self._ends_kept = getattr(runtime, "keeps_run_ends", False) is True
         self._clock: Clock = clock or SystemClock()
         self._outbox: Outbox[DecisionEvent] | None = None if on_decision is None else Outbox(on_decision)
         self._unavailable_retry = unavailable_retry
@@ -564,14 +566,21 @@ class Supervisor:
             self._enter(w, Phase.BACKING_OFF)
             self._start_now(w)
         else:
+            lazy = False
             if decision.restarts:
                 self._enter(w, Phase.BACKING_OFF)
                 w.restart_at = self._clock.time() + decision.delay
                 self._schedule(w, decision.delay)
+                # The start this orders is recorded in the same row, so it commits this decision
+                # before the runtime is asked (write-ahead holds) unless the lazy commit comes
+                # first. Only for an end the runtime keeps exactly (an exit or OOM kill of a
+                # container): a supervisor killed meanwhile reads it again and decides the same.
+                # On Docker's crash loop this saves one commit in two (benchmarks/FINDINGS.md).
+                lazy = self._ends_kept and run is not None and outcome.cause in (Cause.EXITED, Cause.OOM)
             else:
                 self._enter(w, Phase.GIVEN_UP if decision.action is Action.GIVE_UP else Phase.STOPPED)
                 w.restart_at = None
-            self._mark(w)
+            self._mark(w, lazy=lazy)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "%s: %s",
