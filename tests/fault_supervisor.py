@@ -1,11 +1,12 @@
 """A supervisor in a process of its own, for the fault tests to kill, starve and restart.
 
 Run as ``python tests/fault_supervisor.py CONFIG.json``. CONFIG names the store, the workloads
-(name, argv, restarts, delay) and optionally ``nofile`` (a RLIMIT_NOFILE to run under),
-``run_for`` (seconds, then close and exit 0; absent: run until killed) and ``report`` (a file
-that gets the pid the runtime tracks for each workload, written after close). Every spawn is
-printed as ``spawned NAME PID`` on stdout the moment the runtime logs it, so a test can SIGKILL
-this process right after a spawn.
+(name, argv, restarts, delay) and optionally ``docker`` (``host``, ``supervisor_id`` and
+``image``: the workloads are containers on that engine, not processes), ``nofile`` (a
+RLIMIT_NOFILE to run under), ``run_for`` (seconds, then close and exit 0; absent: run until
+killed) and ``report`` (a file that gets the pid the runtime tracks for each process workload,
+written after close). Every process spawn is printed as ``spawned NAME PID`` on stdout the moment
+the runtime logs it, so a test can SIGKILL this process right after a spawn.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from relaunch import Constant, CountBudget, Policy
+from relaunch.adapters.docker import ContainerSpec, DockerRuntime
 from relaunch.adapters.process import ProcessRuntime, ProcessSpec
 from relaunch.adapters.supervisor import Supervisor
 
@@ -37,11 +39,19 @@ def main() -> int:
     process_log = logging.getLogger("relaunch.process")
     process_log.setLevel(logging.INFO)
     process_log.addHandler(_Spawns())
-    runtime = ProcessRuntime(stop_grace=0.5)
+    engine = config.get("docker")
+    runtime: ProcessRuntime | DockerRuntime
+    if engine is None:
+        runtime = ProcessRuntime(stop_grace=0.5)
+    else:
+        runtime = DockerRuntime(engine["supervisor_id"], base_url=engine["host"])
     sup = Supervisor(runtime, config["store"])
     for w in config["workloads"]:
         policy = Policy(backoff=Constant(w.get("delay", 0.0)), budget=CountBudget(w.get("restarts", 1000)))
-        sup.add(w["name"], ProcessSpec(w["argv"]), policy)
+        if engine is None:
+            sup.add(w["name"], ProcessSpec(w["argv"]), policy)
+        else:
+            sup.add(w["name"], ContainerSpec(engine["image"], w["argv"], {"network_mode": "none"}), policy)
     print("ready", flush=True)
     if config.get("run_for") is None:
         while True:
@@ -49,6 +59,7 @@ def main() -> int:
     time.sleep(config["run_for"])
     tracked = {}
     for w in config["workloads"]:
+        assert isinstance(runtime, ProcessRuntime), "report: process workloads only"
         info = runtime.process(w["name"])
         tracked[w["name"]] = None if info is None else info.pid
     health = sup.store_health()

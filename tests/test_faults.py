@@ -24,9 +24,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import docker
 import pytest
 
+from conftest import IMAGE, EngineKind
+from dockerkit import engine_events
 from relaunch import Constant, CountBudget, Policy
+from relaunch.adapters.docker import LABEL_SUPERVISOR
 from relaunch.adapters.process import ProcessRuntime, ProcessSpec
 from relaunch.adapters.store import StoreBusy, StoreError, read_store
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
@@ -260,6 +264,54 @@ def test_a_crash_loop_spends_its_budget_across_killed_supervisors(tmp_path: Path
         assert kills >= 2
     finally:
         kill_marked([name])
+
+
+@pytest.mark.parametrize("trial", range(2))
+def test_a_container_crash_loop_spends_its_budget_across_killed_supervisors(
+    trial: int,
+    tmp_path: Path,
+    docker_host: str,
+    docker_client: docker.DockerClient,
+    engine_kind: EngineKind,
+    supervisor_id: str,
+    cleanup: None,
+) -> None:
+    """Supervisors of a crash-looping container are SIGKILLed at random instants, often while a
+    restart decision waits, uncommitted, for the start it orders: each end is decided once, so
+    the budget is spent exactly and no run is started twice."""
+    name = "loop"
+    store = tmp_path / "s.db"
+    engine = {"host": docker_host, "supervisor_id": supervisor_id, "image": IMAGE}
+    argv = ["sh", "-c", "sleep 0.2; exit 1"]
+    config = {
+        "store": str(store),
+        "docker": engine,
+        "workloads": [{"name": name, "argv": argv, "restarts": 4, "delay": 0.4}],
+    }
+    rng = random.Random(supervisor_id)
+    began = time.time()
+    for _ in range(8):  # a cycle (run, delay, start) takes about 0.8 s: kills land all over it
+        proc = launch(tmp_path, config)
+        assert proc.stdout is not None
+        read_until(proc.stdout, lambda line: line.startswith("ready"))
+        time.sleep(rng.uniform(0.0, 1.2))
+        proc.kill()
+        proc.wait()
+    proc = launch(tmp_path, config)  # the last one lives until the budget is spent
+    try:
+        wait_for(lambda: read_store(store)[1][name].phase is Phase.GIVEN_UP, timeout=60, what="the give-up")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert read_store(store)[1][name].state.restarts == 4
+    starts = engine_events(
+        docker_client,
+        began,
+        podman=engine_kind.podman,
+        event="start",
+        label=f"{LABEL_SUPERVISOR}={supervisor_id}",
+    )
+    assert len(starts) == 5  # the first run and four restarts, no more
 
 
 # -- a full disk and a read-only file system ----------------------------------------------------

@@ -29,7 +29,7 @@ from relaunch.adapters.runtime import (
     StartError,
 )
 from relaunch.adapters.scheduler import Scheduler
-from relaunch.adapters.store import StoreError, read_store
+from relaunch.adapters.store import SqliteStore, StoreError, WorkloadRecord, read_store
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
 
 
@@ -514,3 +514,68 @@ def test_a_first_start_is_submitted_ahead_of_restarts(
         eventually(lambda: len(runtime.starts) == 2)
     assert submitted == [True, False]
     assert runtime.starts == [("w", True), ("w", False)]
+
+
+class SlowObserveRuntime(FakeRuntime):
+    """A FakeRuntime whose observe takes as long as a slow engine's inspect."""
+
+    def observe(self, name: str) -> Observation:
+        time.sleep(0.2)
+        return super().observe(name)
+
+
+def saved_start(path: Path, clock: ManualClock, *, fresh: bool, last_run: str | None) -> None:
+    """The store a supervisor leaves when killed after recording a start (phase STARTING) and
+    before recording anything of the run it made."""
+    store = SqliteStore(str(path))
+    store.open(FakeRuntime.supervisor_id)
+    record = WorkloadRecord(
+        name="w",
+        state=crash_policy().start(at=clock.time()),
+        phase=Phase.STARTING,
+        fresh=fresh,
+        restart_at=None,
+        stop_requested=False,
+        last_run=last_run,
+        last_outcome=None,
+        reason=None,
+        rule=None,
+        run=None,
+    )
+    try:
+        store.commit([record], None)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_recorded_start_whose_run_has_ended_is_judged_not_started_again(
+    tmp_path: Path, clock: ManualClock, events: list[DecisionEvent], fresh: bool
+) -> None:
+    """A start recorded by a killed supervisor, whose run began and ended unseen, is judged (its
+    crash counted) by the next supervisor before any new start, for a first start too."""
+    path = tmp_path / "state.db"
+    saved_start(path, clock, fresh=fresh, last_run=None if fresh else "r0")
+    clock.advance(1.0)
+    runtime = SlowObserveRuntime()
+    runtime.world["w"] = Ended(RunEnd("r1", clock.time() - 0.5, clock.time(), exit_code=1))
+    with Supervisor(runtime, str(path), clock=clock, on_decision=events.append) as sup:
+        sup.add("w", None, crash_policy())
+        eventually(lambda: len(events) == 1)
+        assert (events[0].run, sup.status("w").restarts) == ("r1", 1)
+        time.sleep(0.1)
+        assert runtime.starts == []  # the restart waits for its delay (1 s on the clock)
+        clock.advance(1.0)
+        eventually(lambda: len(runtime.starts) == 1)
+
+
+def test_a_run_that_ended_before_the_first_supervisor_is_not_judged(
+    tmp_path: Path, clock: ManualClock, events: list[DecisionEvent]
+) -> None:
+    """A new workload whose run ended before it was supervised is started, its end not counted."""
+    runtime = FakeRuntime()
+    runtime.world["w"] = Ended(RunEnd("old", clock.time() - 10, clock.time() - 5, exit_code=1))
+    with Supervisor(runtime, str(tmp_path / "state.db"), clock=clock, on_decision=events.append) as sup:
+        sup.add("w", None, crash_policy())
+        eventually(lambda: len(runtime.starts) == 1)
+        assert (events, sup.status("w").restarts) == ([], 0)

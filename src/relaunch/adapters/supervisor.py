@@ -271,21 +271,24 @@ class Supervisor:
                 # again when its supervisor starts (the budget goes on where it was).
                 w.stop_requested = False
                 self._start_soon(w)
-            elif w.phase in (Phase.BACKING_OFF, Phase.STARTING):
-                # Resume a start the previous supervisor had scheduled, at its original time.
-                at = w.restart_at if w.restart_at is not None else self._clock.time()
-                self._schedule(w, max(0.0, at - self._clock.time()))
             # Lazy: a start, if any, records itself urgently; a new workload that is lost is
             # simply added again.
             self._mark(w, lazy=True)
         try:
-            obs = self._runtime.observe(name)
+            self.observed(name, self._runtime.observe(name))
         except RuntimeUnavailable:
             logger.warning(
                 "%s: runtime unavailable; will reconcile on reconnect", name, extra={"workload": name}
             )
-            return
-        self.observed(name, obs)
+        finally:
+            with self._lock:
+                if not self._closed and w.token == 0 and w.phase in (Phase.BACKING_OFF, Phase.STARTING):
+                    # Resume a start the previous supervisor had scheduled or recorded, at its
+                    # original time. Only now: a recorded start may have been made, and its run
+                    # may have ended since; observing first decides on that run (and counts
+                    # it) instead of starting another beside it.
+                    at = w.restart_at if w.restart_at is not None else self._clock.time()
+                    self._schedule(w, max(0.0, at - self._clock.time()))
 
     def stop(self, name: str) -> None:
         """Stop ``name`` on purpose (an operator stop): cancel any pending start, never restart.
@@ -410,8 +413,10 @@ class Supervisor:
                 case Running(run):
                     self._became_running(w, run)
                 case Ended(end):
-                    if w.fresh:
-                        # This run ended before we supervised it: not ours to judge. Start it.
+                    if w.fresh and end.started_at < w.state.last_at:
+                        # This run began before we supervised it: not ours to judge. Start it.
+                        # (A fresh workload's run that began since is one of ours whose record
+                        # was lost with its supervisor: judged, and counted, as any other.)
                         w.last_run = end.run
                         self._start_soon(w)
                     else:
