@@ -108,8 +108,8 @@ def _crossing_latency(kills: int) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             runtime = ProcessRuntime(stop_grace=1.0)
-            runtime._prober._probe = probe
             sup = Supervisor(runtime, os.path.join(tmp, "state.db"))
+            runtime._probes._probe = probe  # the prober exists once the supervisor opened it
             with sup:
                 health = Health(TcpProbe(1), HealthCheck(interval=0.05, timeout=0.5, retries=1))
                 spec = ProcessSpec(["sh", "-c", "trap 'exit 0' TERM; sleep 100 & wait"], health)
