@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -498,6 +499,51 @@ def test_foreground_returns_1_when_the_policy_gives_up_and_starts_again(
     assert starts(marker) == 2
     assert foreground(harness.state, argv, log, restarts=1).wait(timeout=10) == 1, log.read_text()
     assert starts(marker) == 4
+
+
+def open_pidfds() -> int:
+    """How many pidfds this process holds (proc(5): their link reads ``anon_inode:[pidfd]``)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[pidfd]"
+    return count
+
+
+def test_a_start_cut_by_close_leaves_its_run_to_the_next_supervisor(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A runtime closed during a spawn ends that start quietly, keeps no descriptor, and the next supervisor adopts its one run."""
+    import relaunch.adapters.process as process_module
+
+    first, runtime = harness.supervisor()
+    real_stat, cut = process_module._stat, []
+
+    def close_during_the_start(pid: int) -> tuple[int, int] | None:
+        if not cut:
+            cut.append(pid)
+            harness.pgids.add(pid)
+            runtime.close()  # what Supervisor.close does first, while this start is under way
+        return real_stat(pid)
+
+    monkeypatch.setattr(process_module, "_stat", close_during_the_start)
+    held = open_pidfds()
+    marker = tmp_path / "starts"
+    spec = sh(f"echo x >> {marker}; exec sleep 30")
+    with caplog.at_level(logging.INFO):
+        first.add("w", spec, policy())
+        wait_for(lambda: cut)
+        wait_for(lambda: open_pidfds() == held)  # the cut start's pidfd is closed, not kept
+        harness.close(first)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+    second, adopter = harness.supervisor()
+    second.add("w", spec, policy())
+    adopted = adopter.process("w")
+    assert adopted is not None
+    assert (adopted.pid, adopted.adopted) == (cut[0], True)
+    assert second.status("w").phase is Phase.RUNNING
+    assert starts(marker) == 1
 
 
 def test_killed_supervisor_leaves_a_process_the_next_one_adopts(harness: Harness, tmp_path: Path) -> None:

@@ -337,6 +337,8 @@ class ProcessRuntime:
 
     def start(self, name: str, *, create: bool) -> None:
         with self._lock:
+            if self._closing:
+                raise RuntimeUnavailable(f"start of {name}: the process runtime is closed")
             if name in self._runs:
                 return  # already running (as `docker start` on a running container)
             spec, env = self._specs[name], self._envs[name]
@@ -367,6 +369,11 @@ class ProcessRuntime:
         assert stat is not None  # our unreaped child: it exists
         run = _Run(name, self._boot, pid, stat[1], started_at, pidfd, adopted=False)
         with self._lock:
+            if self._closing:
+                # close() came during the spawn. The run carries our marks: the next supervisor
+                # adopts it, as it does every run close() leaves.
+                os.close(pidfd)
+                raise RuntimeUnavailable(f"start of {name}: the process runtime closed during the start")
             self._runs[name] = run
             self._by_fd[pidfd] = run
         self._enough_fds()
@@ -451,7 +458,7 @@ class ProcessRuntime:
                 os.close(run.pidfd)
             self._runs.clear()
             self._by_fd.clear()
-        self._epoll.close()
+            self._epoll.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -554,7 +561,11 @@ class ProcessRuntime:
 
     def _register(self, run: _Run) -> None:
         try:
-            self._epoll.register(run.pidfd, select.EPOLLIN)
+            with self._lock:
+                if self._closing:
+                    return  # close() closed its descriptor and left it to the next supervisor
+                # Under the lock: close() closes the epoll object once it holds it.
+                self._epoll.register(run.pidfd, select.EPOLLIN)
         except OSError:
             # Cannot watch it (out of epoll watches or memory): end it now rather than leave it
             # untracked; its end is reported as usual.
