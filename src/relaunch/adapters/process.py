@@ -48,7 +48,7 @@ What it does, and the facts it relies on:
   event costs the same with 1 or 1000 runs. No SIGCHLD handler, so the adapter does not
   interfere with the rest of the program.
 - **Surviving the supervisor.** Each run is reported with its identity (pid, start time in
-  clock ticks since boot from ``/proc/<pid>/stat`` field 22, boot id), which the core stores in
+  clock ticks since boot as ``/proc/<pid>/stat`` field 22 has it, boot id), which the core stores in
   the workload's run row. A new supervisor recognises a run only if the boot id and the start
   time still match (so a reused pid is never mistaken for it), and **adopts** it: it reports it
   running, stops it on request, and watches it through its pidfd. A process that is not our
