@@ -33,6 +33,7 @@ from .units import parse_duration, read_text
 __all__ = [
     "describe_preset",
     "dumps_toml",
+    "from_data",
     "load",
     "parameters",
     "parse_value",
@@ -174,29 +175,35 @@ def load(
         raise PolicyError(f"{path}: not valid TOML: {error}") from None
     if not data and not assignments:
         raise PolicyError(f'{path}: empty: expected preset = "NAME" or a policy (mode = "always" ...)')
+    try:
+        return from_data(with_overrides(data, assignments), default_name=default_name)
+    except PolicyError as error:
+        raise PolicyError(_blame(path, assignments, str(error))) from None
+
+
+def from_data(data: Mapping[str, Any], *, default_name: str | None = None) -> Policy:
+    """The policy a policy file's parsed TOML describes (either form, see the module docstring).
+
+    Errors are :class:`PolicyError` naming the key path, without the file: the caller (``load``,
+    a fleet file) says where the table is.
+    """
     named = "name" in data
     try:
-        data = _durations(with_overrides(data, assignments))
+        data = _durations(dict(data))
     except ValueError as error:  # a duration string out of range, e.g. "1e999s"
-        raise PolicyError(_blame(path, assignments, str(error))) from None
+        raise PolicyError(str(error)) from None
     if "preset" in data:
         name = data.pop("preset")
         if not isinstance(name, str):
-            raise PolicyError(f"{path}: preset: must be a string, got {name!r}")
+            raise PolicyError(f"preset: must be a string, got {name!r}")
         label = data.pop("name", default_name)
         if label is not None and not isinstance(label, str):
-            raise PolicyError(f"{path}: name: must be a string, got {label!r}")
-        try:
-            policy = preset(name, data)
-        except PolicyError as error:
-            raise PolicyError(_blame(path, assignments, str(error))) from None
+            raise PolicyError(f"name: must be a string, got {label!r}")
+        policy = preset(name, data)
         return policy if label is None else attrs.evolve(policy, name=label)
     if not named and default_name is not None:
         data["name"] = default_name
-    try:
-        return Policy.from_dict(data)
-    except PolicyError as error:
-        raise PolicyError(_blame(path, assignments, str(error))) from None
+    return Policy.from_dict(data)
 
 
 def dumps_toml(data: Mapping[str, Any]) -> str:

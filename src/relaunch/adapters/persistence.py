@@ -52,7 +52,9 @@ RETRY_CAP_S = 5.0
 # How long a lazy mark waits for an urgent one to ride along with (module docstring).
 LAZY_COMMIT_S = 0.5
 
-Snapshot = Callable[[Collection[str]], tuple[list[WorkloadRecord], str | None]]
+# The core's view of the marked names: their records, the cursor, and the marked names it no
+# longer supervises (their rows are deleted).
+Snapshot = Callable[[Collection[str]], tuple[list[WorkloadRecord], str | None, Collection[str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +203,9 @@ class Journal:
             delay = min(RETRY_CAP_S, delay * 2)
 
     def _commit(self, names: set[str], seq: int) -> bool:
-        records, cursor = self._snapshot(names)
+        records, cursor, forgotten = self._snapshot(names)
         try:
-            self._store.commit(records, cursor)
+            self._store.commit(records, cursor, forgotten)
         except (OSError, sqlite3.Error) as exc:
             with self._cond:
                 self._marked |= names  # retried with whatever changed meanwhile

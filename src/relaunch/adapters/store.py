@@ -19,7 +19,7 @@ documents, sqlite.org/wal.html and sqlite.org/atomiccommit.html):
 - **Strict rows.** Every row is checked field by field when loaded; a malformed one is refused
   with a :class:`StoreError` naming the store, the workload and the field. Rows of workloads
   this supervisor does not supervise now, and ``meta`` keys it does not know, are never written
-  or deleted.
+  or deleted, but those the supervisor removes (``Supervisor.remove``).
 - **Versions.** ``PRAGMA user_version`` is the schema version; :data:`MIGRATIONS` upgrades older
   databases in one transaction each. A JSON state file of relaunch 0.1 (schema 1) at the path is
   imported on first open and kept beside it as ``<path>.json-v1.bak``.
@@ -40,7 +40,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -128,8 +128,11 @@ class Store(Protocol):
         """Every workload row, each checked (``StoreError`` names the first bad field)."""
         ...
 
-    def commit(self, records: Iterable[WorkloadRecord], cursor: str | None) -> None:
-        """Write ``records`` (and the cursor, unless None) in one durable transaction."""
+    def commit(
+        self, records: Iterable[WorkloadRecord], cursor: str | None, forgotten: Collection[str] = ()
+    ) -> None:
+        """Write ``records`` (and the cursor, unless None) and delete the rows of the workloads
+        ``forgotten`` (no longer supervised: ``Supervisor.remove``), in one durable transaction."""
         ...
 
     def close(self) -> None:
@@ -338,7 +341,9 @@ class SqliteStore:
     def load(self) -> dict[str, WorkloadRecord]:
         return _load(self._connection(), self.location)
 
-    def commit(self, records: Iterable[WorkloadRecord], cursor: str | None) -> None:
+    def commit(
+        self, records: Iterable[WorkloadRecord], cursor: str | None, forgotten: Collection[str] = ()
+    ) -> None:
         db = self._connection()
         now = time.time()
         rows = []
@@ -360,6 +365,10 @@ class SqliteStore:
                 db.executemany(
                     "INSERT OR REPLACE INTO runs (name, key, started_at, data) VALUES (?, ?, ?, ?)", live
                 )
+            if forgotten:
+                gone_names = [(name,) for name in forgotten]
+                db.executemany("DELETE FROM runs WHERE name = ?", gone_names)
+                db.executemany("DELETE FROM workloads WHERE name = ?", gone_names)
             if cursor is not None:
                 db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('cursor', ?)", (cursor,))
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_commit_at', ?)", (repr(now),))

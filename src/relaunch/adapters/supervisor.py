@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 import zlib
@@ -127,6 +128,11 @@ class Status:
     # failing streak, the latest probe's output (truncated). None without a health check, or
     # before its first report. Kept in memory only, like the run it describes.
     health: HealthReport | None = None
+    # When the current run started (Unix seconds), while RUNNING: the runtime's own time when it
+    # identifies the run (a process's start ticks), else when this supervisor saw it start.
+    running_since: float | None = None
+    # Restarts the policy's budget would still admit now (``Policy.remaining``; inf: unlimited).
+    budget_left: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,12 @@ class _Workload:
     seq: int = 0  # the journal mark of the latest change
     start_id: int = 0  # counts recorded starts, so a start made stale while recorded is skipped
     health: HealthReport | None = None  # of the current (or last) run; not persisted
+    running_since: float | None = None  # Unix seconds; not persisted (the runtime reports it again)
+    # An operator's restart under way: the stop's end is followed by a start, not by STOPPED. Not
+    # persisted as such: the record says no stop was asked, so a supervisor killed meanwhile
+    # judges the end as the policy would and restarts rather than forgets it.
+    restart_requested: bool = False
+    halt_reason: str | None = None  # a give-up asked from outside (a group's): the reason to keep
     action: threading.RLock = field(default_factory=threading.RLock)  # held across start/stop
 
     def record(self) -> WorkloadRecord:
@@ -173,7 +185,7 @@ class _Workload:
             phase=self.phase,
             fresh=self.fresh,
             restart_at=self.restart_at,
-            stop_requested=self.stop_requested,
+            stop_requested=self.stop_requested and not self.restart_requested,
             last_run=self.last_run,
             last_outcome=self.last_outcome,
             reason=self.reason,
@@ -218,6 +230,7 @@ class Supervisor:
         self._unavailable_retry = unavailable_retry
         self._lock = threading.RLock()
         self._workloads: dict[str, _Workload] = {}
+        self._forgotten: set[str] = set()  # removed; their rows are deleted at the next commit
         self._tokens = iter(range(1, 1 << 62))
         self._closed = False
         self._store: Store = store or SqliteStore(state_path)
@@ -260,6 +273,7 @@ class Supervisor:
                 raise SupervisorError("supervisor is closed")
             if name in self._workloads:
                 raise SupervisorError(f"workload {name!r} is already supervised")
+            self._forgotten.discard(name)
             saved = self._saved.get(name)
         # Outside the lock: it may ask the runtime (and refuse a workload that is not ours).
         self._runtime.watch(name, spec, None if saved is None else saved.run)
@@ -297,6 +311,72 @@ class Supervisor:
         ``RuntimeUnavailable`` if the runtime cannot be reached (the request is kept and applied
         to the death the runtime reports later).
         """
+        self._halt(name)
+
+    def give_up(self, name: str, reason: str) -> None:
+        """Give ``name`` up from outside its policy (a group whose shared budget is spent):
+        stop it as :meth:`stop` does, and leave it ``GIVEN_UP`` with ``reason`` until an
+        operator starts it."""
+        self._halt(name, give_up=reason)
+
+    def restart(self, name: str) -> None:
+        """Restart ``name`` on an operator's request (or a group's), keeping its budget.
+
+        A live run is stopped as :meth:`stop` stops it, and started again once it has ended;
+        that end is not a failure and spends nothing. A workload backing off starts now. One
+        that is stopped or given up is started as :meth:`start` starts it (a fresh state).
+        """
+        with self._lock:
+            w = self._get(name)
+        try:
+            with w.action:
+                with self._lock:
+                    if w.phase in (Phase.STOPPED, Phase.GIVEN_UP):
+                        running = False
+                        self._operator_start(w)
+                    elif w.phase is Phase.BACKING_OFF:
+                        running = False
+                        self._cancel(w)
+                        self._start_soon(w)
+                        self._mark(w)
+                    else:  # running, starting, or not yet observed: the runtime stops it
+                        running = True
+                        self._cancel(w)
+                        w.stop_requested = w.restart_requested = True
+                        self._mark(w)
+                if running:
+                    self._runtime.stop(name)
+        finally:
+            self._flush_hooks()
+
+    def remove(self, name: str, timeout: float = 30.0) -> None:
+        """Stop supervising ``name``: stop its run as :meth:`stop` does, wait up to ``timeout``
+        seconds for its end, then forget it (its row is deleted from the store, and the runtime
+        forgets what it holds of it: Docker removes its container). ``add`` may add it again,
+        as a new workload."""
+        self._halt(name)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            w = self._get(name)
+        while True:
+            with self._lock:
+                ended = w.phase in (Phase.STOPPED, Phase.GIVEN_UP)
+            if ended or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        with w.action, self._lock:
+            if self._workloads.get(name) is not w:
+                return  # removed meanwhile by another caller
+            del self._workloads[name]
+            self._saved.pop(name, None)
+            self._forgotten.add(name)
+            self._cancel(w)
+            self._journal.mark(name)
+        forget = getattr(self._runtime, "forget", None)
+        if forget is not None:
+            forget(name)
+
+    def _halt(self, name: str, give_up: str | None = None) -> None:
         with self._lock:
             w = self._get(name)
         try:
@@ -304,10 +384,16 @@ class Supervisor:
                 with self._lock:
                     self._cancel(w)
                     w.stop_requested = True
+                    w.restart_requested = False
+                    w.halt_reason = give_up
                     running = w.phase in (Phase.RUNNING, Phase.STARTING, Phase.PENDING)
                     if not running and w.phase is not Phase.STOPPED:
                         now = max(self._clock.time(), w.state.last_at)
                         self._decide(w, None, Outcome(now, now, cause=Cause.STOPPED))
+                    elif not running and give_up is not None:
+                        self._enter(w, Phase.GIVEN_UP)
+                        w.reason = give_up
+                        self._mark(w)
                     else:
                         self._mark(w)
                 if running:
@@ -324,30 +410,35 @@ class Supervisor:
         """
         with self._lock:
             w = self._get(name)
-            if w.phase not in (Phase.STOPPED, Phase.GIVEN_UP):
-                return
-            w.state = w.policy.start(at=self._clock.time(), seed=seed_for(name))
-            w.stop_requested = False
-            w.fresh = True
-            self._start_soon(w)
-            self._mark(w)
+            if w.phase in (Phase.STOPPED, Phase.GIVEN_UP):
+                self._operator_start(w)
 
     def status(self, name: str) -> Status:
         """Phase, restart counts, last outcome and last reason of ``name``."""
         with self._lock:
             w = self._get(name)
-            return Status(
-                name=name,
-                phase=w.phase,
-                restart_at=w.restart_at if w.phase is Phase.BACKING_OFF else None,
-                restarts=w.state.restarts,
-                attempt=w.state.attempt,
-                last_outcome=w.last_outcome,
-                reason=w.reason,
-                rule=w.rule,
-                durable=self._journal.durable(w.seq),
-                health=w.health,
-            )
+            return self._status(w)
+
+    def statuses(self) -> list[Status]:
+        """The status of every workload, in the order they were added, from one snapshot."""
+        with self._lock:
+            return [self._status(w) for w in self._workloads.values()]
+
+    def _status(self, w: _Workload) -> Status:
+        return Status(
+            name=w.name,
+            phase=w.phase,
+            restart_at=w.restart_at if w.phase is Phase.BACKING_OFF else None,
+            restarts=w.state.restarts,
+            attempt=w.state.attempt,
+            last_outcome=w.last_outcome,
+            reason=w.reason,
+            rule=w.rule,
+            durable=self._journal.durable(w.seq),
+            health=w.health,
+            running_since=w.running_since if w.phase is Phase.RUNNING else None,
+            budget_left=w.policy.remaining(w.state, self._clock.time()),
+        )
 
     def store_health(self) -> StoreHealth:
         """Whether the store takes the supervisor's changes (last commit, current error)."""
@@ -484,11 +575,22 @@ class Supervisor:
             run=saved.run,
         )
 
-    def _snapshot(self, names: Collection[str]) -> tuple[list[WorkloadRecord], str | None]:
-        """The journal's view of the marked workloads (immutable values only, so cheap)."""
+    def _snapshot(self, names: Collection[str]) -> tuple[list[WorkloadRecord], str | None, list[str]]:
+        """The journal's view of the marked workloads (immutable values only, so cheap), and the
+        marked ones that were removed."""
         with self._lock:
             records = [w.record() for name in names if (w := self._workloads.get(name)) is not None]
-            return records, self._cursor
+            forgotten = [name for name in names if name in self._forgotten]
+            return records, self._cursor, forgotten
+
+    def _operator_start(self, w: _Workload) -> None:
+        """The operator's manual start: a fresh state (``Policy.start``) and a start now."""
+        w.state = w.policy.start(at=self._clock.time(), seed=seed_for(w.name))
+        w.stop_requested = False
+        w.halt_reason = None
+        w.fresh = True
+        self._start_soon(w)
+        self._mark(w)
 
     def _mark(self, w: _Workload, *, lazy: bool = False) -> None:
         """Mark ``w`` for the journal; ``lazy`` for what nothing waits for and the runtime
@@ -523,6 +625,7 @@ class Supervisor:
         w.fresh = False
         w.unavailable = False
         w.health = None  # a new run: the last run's health no longer describes it
+        w.running_since = run.started_at if run is not None else self._clock.time()
         self._enter(w, Phase.RUNNING)
         w.restart_at = None
         self._mark(w, lazy=lazy)
@@ -582,6 +685,15 @@ class Supervisor:
                 # container): a supervisor killed meanwhile reads it again and decides the same.
                 # Docker's crash loop: 124 commits instead of 385 (benchmarks/FINDINGS.md).
                 lazy = self._ends_kept and run is not None and outcome.cause in (Cause.EXITED, Cause.OOM)
+            elif w.restart_requested:
+                # The operator's restart: the stop it asked for has ended; start again, budget kept.
+                w.restart_requested = w.stop_requested = False
+                self._enter(w, Phase.STOPPED)
+                self._start_soon(w)
+            elif w.halt_reason is not None:
+                self._enter(w, Phase.GIVEN_UP)
+                w.reason = w.halt_reason
+                w.restart_at = None
             else:
                 self._enter(w, Phase.GIVEN_UP if decision.action is Action.GIVE_UP else Phase.STOPPED)
                 w.restart_at = None
@@ -704,5 +816,6 @@ class Supervisor:
             # for running.
             if self._still_starting(w, start_id):
                 w.health = None
+                w.running_since = self._clock.time()
                 self._enter(w, Phase.RUNNING)
                 self._mark(w, lazy=True)
