@@ -92,7 +92,8 @@ class MetricsServer:
         return int(self._server.server_port)
 
     def close(self) -> None:
-        """Stop serving and release the port; idempotent."""
+        """Stop serving and release the port; idempotent. Takes up to half a second: the server
+        notices ``shutdown`` at its next poll (``socketserver.serve_forever``, every 0.5 s)."""
         if self._closed:
             return
         self._closed = True
