@@ -9,9 +9,11 @@ import os
 import shutil
 import socket
 import stat
+import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -624,3 +626,25 @@ def test_requests_from_many_threads_at_once(server: ControlServer, fleet: Memory
     assert served
     assert all(len(r["workloads"]) == 1 for r in served)
     assert all(r["error"].startswith("busy") for r in results if not r["ok"])
+
+
+def test_ctl_finds_the_socket_from_the_fleet_file(
+    server: ControlServer, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """-c FILE (default ./relaunch.toml) asks the fleet file's module for the socket; its ValueError is exit 2."""
+    asked: list[Path] = []
+
+    def socket_path(config: Path) -> Path:
+        asked.append(config)
+        if config.name == "bad.toml":
+            raise ValueError(f"{config}: [store]: path: must be a string, got 5")
+        return server.path
+
+    # The fleet file's module (the daemon's) stands in here by its one function ctl uses.
+    monkeypatch.setitem(sys.modules, "relaunch.fleet.config", types.SimpleNamespace(socket_path=socket_path))
+    assert ctl_main(["status"]) == 0
+    assert ctl_main(["-c", "fleet.toml", "status"]) == 0
+    assert asked == [Path("relaunch.toml"), Path("fleet.toml")]
+    capsys.readouterr()
+    assert ctl_main(["-c", "bad.toml", "status"]) == 2
+    assert capsys.readouterr().err == "bad.toml: [store]: path: must be a string, got 5\n"

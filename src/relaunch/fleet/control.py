@@ -285,15 +285,20 @@ class ControlServer:
         )
 
     def _answer(self, sock: socket.socket) -> Reply | Stream:
+        # Reading fails quietly (OSError) when the client goes away, and is told when it is slow.
+        try:
+            line = self._read_request(sock)
+        except TimeoutError:
+            return error(f"malformed request: no complete line within {IO_TIMEOUT_S:g}s")
+        except BadRequest as exc:
+            return error(str(exc))
         name = "request"
         try:
-            command, args = parse_request(self._read_request(sock), self._commands)
+            command, args = parse_request(line, self._commands)
             name = command.name
             return command.handle(self._fleet, args)
         except (BadRequest, FleetError) as exc:
             return error(str(exc))
-        except TimeoutError:
-            return error(f"malformed request: no complete line within {IO_TIMEOUT_S:g}s")
         except Exception as exc:
             # A bug in a command or the fleet must cost one reply, not the control socket.
             log.exception("control socket %s: %s failed", self.path, name)
