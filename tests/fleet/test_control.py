@@ -632,19 +632,20 @@ def test_ctl_finds_the_socket_from_the_fleet_file(
     server: ControlServer, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     """-c FILE (default ./relaunch.toml) asks the fleet file's module for the socket; its ValueError is exit 2."""
-    asked: list[Path] = []
+    asked: list[str] = []
 
-    def socket_path(config: Path) -> Path:
+    def socket_path(config: str) -> Path:
         asked.append(config)
-        if config.name == "bad.toml":
-            raise ValueError(f"{config}: [store]: path: must be a string, got 5")
+        if config == "bad.toml":
+            raise ValueError("bad.toml: [fleet]: unknown key 'stroe'")
         return server.path
 
-    # The fleet file's module (the daemon's) stands in here by its one function ctl uses.
+    # The fleet file's reader stands in by the one function ctl uses, so that this test is about
+    # ctl's part (which file it asks about, what it does with the answer) and not the file format.
     monkeypatch.setitem(sys.modules, "relaunch.fleet.config", types.SimpleNamespace(socket_path=socket_path))
     assert ctl_main(["status"]) == 0
     assert ctl_main(["-c", "fleet.toml", "status"]) == 0
-    assert asked == [Path("relaunch.toml"), Path("fleet.toml")]
+    assert asked == ["relaunch.toml", "fleet.toml"]
     capsys.readouterr()
     assert ctl_main(["-c", "bad.toml", "status"]) == 2
-    assert capsys.readouterr().err == "bad.toml: [store]: path: must be a string, got 5\n"
+    assert capsys.readouterr().err == "bad.toml: [fleet]: unknown key 'stroe'\n"

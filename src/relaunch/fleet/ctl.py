@@ -10,12 +10,11 @@ Every error is one line on stderr.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from relaunch.fleet import control
 from relaunch.fleet.commands import get_commands
@@ -76,9 +75,10 @@ def _parser() -> _Parser:
 def _socket(args: argparse.Namespace) -> Path:
     if args.socket is not None:
         return Path(args.socket)
-    # The fleet file's own module knows where its store, and so its socket, is.
-    config: Any = importlib.import_module("relaunch.fleet.config")
-    return Path(config.socket_path(Path(args.config)))
+    # Imported here: reading a fleet file needs the policy machinery, which --socket does not.
+    from relaunch.fleet.config import socket_path
+
+    return socket_path(args.config)
 
 
 def ctl_main(argv: Sequence[str] | None = None) -> int:
