@@ -75,8 +75,8 @@ def _parser() -> _Parser:
 def _socket(args: argparse.Namespace) -> Path:
     if args.socket is not None:
         return Path(args.socket)
-    # Imported here: reading a fleet file needs the policy machinery, which --socket does not.
-    from relaunch.fleet.config import socket_path
+    # Only the [fleet] store key is read (paths.py): ctl never imports the kernel.
+    from relaunch.fleet.paths import socket_path
 
     return socket_path(args.config)
 
