@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from relaunch.fleet import control
 from relaunch.fleet.commands import get_commands
+from relaunch.fleet.paths import DEFAULT_FILE
 
 __all__ = ["EXIT_CODES", "ctl_main"]
 
@@ -31,7 +32,7 @@ EXIT_CODES = {
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_DAEMON, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 PROG = "relaunch ctl"
-DEFAULT_CONFIG = "relaunch.toml"
+DEFAULT_CONFIG = DEFAULT_FILE
 
 
 class _Usage(Exception):
