@@ -26,7 +26,7 @@ health = { http = "http://127.0.0.1:8000/", interval = "5s", retries = 2 }
 [workload.worker]
 exec = ["sh", "-c", "exit 1"]
 stderr = "stdout"
-policy = { mode = "on-failure", backoff = { kind = "constant", delay = "2s" } }
+policy = { mode = "on-failure", backoff = { kind = "constant", seconds = "2s" } }
 
 [workload.box]
 image = "busybox"
