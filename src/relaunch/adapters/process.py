@@ -69,13 +69,59 @@ What it does, and the facts it relies on:
   ``Cause.UNHEALTHY``, whatever status it then exits with. Adopted runs are probed too, from
   the time they are adopted (the start period starts again).
 
+- **Working directory and user.** ``os.posix_spawn`` (Python 3.11) can neither ``chdir`` nor
+  change credentials, so a spec with ``cwd`` or ``user`` is spawned through small programs that
+  do it and then ``execvp`` the command in the same process: util-linux's ``setpriv --reuid
+  --regid --groups`` (the groups resolved when the spec is made), then coreutils' ``env -C
+  DIR``. The user is set first, so the directory is entered as the user, as supervisord's
+  ``_spawn_as_child`` (``supervisor/process.py``) calls ``set_uid`` before ``chdir``. The pid,
+  the process group and the start time are those of the spawn and the marks are in the
+  environment, so identity and adoption are unchanged. The supervisor's side of a start costs
+  the same (``CLONE_VFORK`` returns at the first ``execve``, the trampoline's: the
+  ``posix_spawn`` call took a median 0.14 ms plain, 0.14 ms through ``env -C``, 0.19 ms
+  through ``setpriv``); the run reaches its command later (a spawn and exit of ``true``, median
+  of 5 x 200: 0.6 ms plain, 1.3 ms through ``env -C``, 1.8 ms through ``setpriv``, 2.5 ms
+  through both). What the trampoline
+  cannot do ends that run with its exit status: 125 (the directory cannot be entered), 126
+  (the command cannot be executed), 127 (not found). So that the common mistakes stay
+  ``START_FAILED``, such a start first checks that the directory exists and that the command is
+  found and executable on the run's ``PATH`` (as root: a command only the user may not execute
+  still ends in 126). A spec with neither is spawned exactly as before: no extra call.
+- **Output.** A spec's ``stdout``/``stderr`` log files (``logfiles.py``) are opened by the
+  runtime at each start (``O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC``, mode 0640, owned by
+  the run's user if it has one) and handed to the child as its fd 1 and 2 by the spawn's file
+  actions (``POSIX_SPAWN_DUP2``); the runtime closes its copies right after the spawn. The
+  child writes to the file itself: the supervisor never reads or copies its output, so a
+  program writing fast cannot block it, and a run adopted after a SIGKILLed supervisor goes on
+  writing to the same file. Measured with a program writing 100 MiB/s for 5 s: 1 ms of the
+  supervisor's CPU for 500 MiB when the file does not rotate; with rotation, about 1 ms of
+  kernel time per MiB rotated on the ``relaunch-logs`` thread (the copy of copy-truncate;
+  ext4, older backups still being written back), none on the others, and three crash loops
+  beside it kept 0.8x-0.9x their restart rate. A full file is rotated by renames at the
+  spawn, and a live one copy-truncated about once a second (``logfiles.py`` says what that
+  can lose). Each log file belongs to one workload (``watch`` refuses a second writer, as two
+  would rotate each other's output away; ``forget`` frees it).
+
 Known limit: processes that leave their process group (``setsid``, double fork) escape
 supervision: there are no cgroups here.
 
-Threads and locks: the watch thread (``relaunch-process-watch``), the prober's timer and probe
-workers (``relaunch-probe-timer``, ``relaunch-probe-N``: ``probes.py``), and the core's threads
-calling the runtime. ``self._lock`` guards the run tables and is never held while calling the
-sink or the prober; the prober's lock is never held while calling back here.
+Threads and locks, in the order a thread may take them:
+
+=============================  ==================================================================
+thread                         what it does, and the locks it takes
+=============================  ==================================================================
+the core's threads             call the runtime: ``self._lock`` (run tables), released before
+                               the sink, the prober or the rotator is called; ``start`` opens
+                               log files and spawns outside it
+``relaunch-process-watch``     waits on the pidfds' epoll set; ``self._lock`` for the tables,
+                               then (released) the sink, ``Prober`` and ``Rotator.forget``
+``relaunch-probe-timer``,      ``probes.py``: ``Prober._lock`` (a leaf), released before calling
+``relaunch-probe-N``           back here (``self._lock``)
+``relaunch-logs``              ``logfiles.Rotator``: stats the live runs' log files once a
+                               second and copy-truncates full ones; ``Rotator._lock`` (a leaf,
+                               also taken by ``Rotator.watch``/``forget`` from the threads
+                               above, never while holding another lock); never calls back here
+=============================  ==================================================================
 """
 
 from __future__ import annotations
