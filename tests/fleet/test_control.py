@@ -9,11 +9,9 @@ import os
 import shutil
 import socket
 import stat
-import sys
 import tempfile
 import threading
 import time
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any

@@ -50,7 +50,6 @@ from relaunch.adapters.store import SqliteStore, Store
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Status, Supervisor
 from relaunch.fleet.api import FleetError
 from relaunch.fleet.config import ConfigError, ContainerWorkload, ExecWorkload, FleetConfig, Workload, load
-from relaunch.kernel import Action
 from relaunch.kernel.group import Group, GroupState
 
 __all__ = ["EXEC_PART", "Fleet", "notify"]
@@ -104,7 +103,10 @@ class Fleet:
         self._runtime = self._make_runtime(config)
         try:
             self._sup = Supervisor(
-                self._runtime, str(config.store), on_decision=self._on_decision, store=store or SqliteStore(config.store)
+                self._runtime,
+                str(config.store),
+                on_decision=self._on_decision,
+                store=store or SqliteStore(config.store),
             )
         except BaseException:
             self._runtime.close()
@@ -118,7 +120,9 @@ class Fleet:
     def _make_runtime(config: FleetConfig) -> CompositeRuntime:
         from relaunch.adapters.process import ProcessRuntime
 
-        parts: dict[str, Runtime] = {EXEC_PART: ProcessRuntime(config.supervisor_id, stop_grace=config.stop_grace)}
+        parts: dict[str, Runtime] = {
+            EXEC_PART: ProcessRuntime(config.supervisor_id, stop_grace=config.stop_grace)
+        }
         for w in config.workloads:
             if isinstance(w, ContainerWorkload):
                 key = _engine_part(w.engine)
@@ -144,7 +148,9 @@ class Fleet:
                 else:
                     probe = probes.HttpProbe(str(w.health.target))
                 health = probes.Health(probe, w.health.check)
-            stdout = None if w.stdout is None else LogFile(w.stdout.path, w.stdout.max_bytes, w.stdout.backups)
+            stdout = (
+                None if w.stdout is None else LogFile(w.stdout.path, w.stdout.max_bytes, w.stdout.backups)
+            )
             stderr: Any = w.stderr
             if not isinstance(w.stderr, str) and w.stderr is not None:
                 stderr = LogFile(w.stderr.path, w.stderr.max_bytes, w.stderr.backups)
@@ -294,14 +300,13 @@ class Fleet:
             new = load(old.path)
         except ConfigError as error:
             raise FleetError(str(error)) from None
-        for key in ("store", "supervisor_id"):
-            if getattr(new, key) != getattr(old, key):
-                raise FleetError(f"{old.path}: [fleet] {key.replace('supervisor_', '')}: cannot change on reload; restart relaunch run")
-        if new.stop_grace != old.stop_grace:
-            raise FleetError(f"{old.path}: [fleet] stop_grace: cannot change on reload; restart relaunch run")
+        for attribute, key in (("store", "store"), ("supervisor_id", "id"), ("stop_grace", "stop_grace")):
+            if getattr(new, attribute) != getattr(old, attribute):
+                raise FleetError(f"{old.path}: [fleet] {key}: cannot change on reload; restart relaunch run")
         added = [w.name for w in new.workloads if old.workload(w.name) is None]
         removed = [w.name for w in old.workloads if new.workload(w.name) is None]
-        changed, unchanged = [], []
+        changed: list[str] = []
+        unchanged: list[str] = []
         for w in new.workloads:
             before = old.workload(w.name)
             if before is None:
@@ -309,14 +314,18 @@ class Fleet:
             (unchanged if before.definition == w.definition else changed).append(w.name)
         for w in new.workloads:
             if isinstance(w, ContainerWorkload) and _engine_part(w.engine) not in self._runtime_parts():
-                raise FleetError(f"{old.path}: [workload.{w.name}] engine: a new engine needs a restart of relaunch run")
+                raise FleetError(
+                    f"{old.path}: [workload.{w.name}] engine: a new engine needs a restart of relaunch run"
+                )
         now = time.time()
         with self._lock:
             self._config = new
             groups = {g.name: g for g in new.groups}
             # A group whose definition stays keeps its restart history; a changed one starts afresh.
             self._group_states = {
-                name: self._group_states[name] if self._groups.get(name) == g and name in self._group_states else g.start(now)
+                name: self._group_states[name]
+                if self._groups.get(name) == g and name in self._group_states
+                else g.start(now)
                 for name, g in groups.items()
             }
             self._groups = groups
@@ -410,7 +419,9 @@ class Fleet:
                         notify("WATCHDOG=1")
                     continue
                 if signum == signal.SIGHUP:
-                    notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+                    notify(
+                        f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}"
+                    )
                     try:
                         self.reload()
                     except FleetError as error:
