@@ -41,6 +41,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,10 @@ EXEC_PART = "exec"
 
 # Workloads still running at shutdown are waited for this long past their stop grace.
 SHUTDOWN_SLACK_S = 5.0
+
+# Stops at shutdown run on this many threads (a process's stop returns at once; a container's
+# waits for the engine).
+STOP_WORKERS = 16
 
 
 def notify(message: str) -> bool:
@@ -129,7 +134,9 @@ class Fleet:
                 if key not in parts:
                     from relaunch.adapters.docker import DockerRuntime
 
-                    parts[key] = DockerRuntime(config.supervisor_id, base_url=w.engine)
+                    # A container gets the same grace as a command: SIGTERM, then SIGKILL after it.
+                    grace = max(1, math.ceil(config.stop_grace))
+                    parts[key] = DockerRuntime(config.supervisor_id, base_url=w.engine, stop_timeout=grace)
         return CompositeRuntime(config.supervisor_id, parts)
 
     def _spec(self, w: Workload) -> Routed:
@@ -379,11 +386,20 @@ class Fleet:
     # -- shutdown ---------------------------------------------------------------------------
 
     def stop_all(self) -> None:
-        """Stop every workload (reverse start order) and wait for their ends (SIGTERM's path)."""
+        """Stop every workload (reverse start order) and wait for their ends (SIGTERM's path).
+
+        The stops run side by side: a container's stop blocks until the engine has stopped it
+        (up to ``stop_grace``), and one after another a pending restart elsewhere would fire
+        meanwhile and start a workload that is about to be stopped.
+        """
         order = [w.name for w in self._start_order(self.config)]
-        for name in reversed(order):
+
+        def stop(name: str) -> None:
             with contextlib.suppress(SupervisorError, RuntimeUnavailable):
                 self._sup.stop(name)
+
+        with ThreadPoolExecutor(max_workers=STOP_WORKERS, thread_name_prefix="relaunch-fleet-stop") as pool:
+            list(pool.map(stop, reversed(order)))
         deadline = time.monotonic() + self.config.stop_grace + SHUTDOWN_SLACK_S
         live = {Phase.RUNNING, Phase.STARTING, Phase.PENDING}
         while time.monotonic() < deadline:
