@@ -94,13 +94,13 @@ What it does, and the facts it relies on:
   child writes to the file itself: the supervisor never reads or copies its output, so a
   program writing fast cannot block it, and a run adopted after a SIGKILLed supervisor goes on
   writing to the same file. Measured with a program writing 100 MiB/s for 5 s: 1 ms of the
-  supervisor's CPU for 500 MiB when the file does not rotate; with rotation, about 1 ms of
-  kernel time per MiB rotated on the ``relaunch-logs`` thread (the copy of copy-truncate;
-  ext4, older backups still being written back), none on the others, and three crash loops
-  beside it kept 0.8x-0.9x their restart rate. A full file is rotated by renames at the
-  spawn, and a live one copy-truncated about once a second (``logfiles.py`` says what that
-  can lose). Each log file belongs to one workload (``watch`` refuses a second writer, as two
-  would rotate each other's output away; ``forget`` frees it).
+  supervisor's CPU for 500 MiB when the file does not rotate; with rotation, 0.5-1 ms of
+  kernel time per MiB rotated on the ``relaunch-logs`` thread (the copy of copy-truncate, on
+  ext4), none on the other threads; three crash loops beside it (paced by a 20 ms restart
+  delay) kept 0.96x their restart rate, 0.9x with two busy loops on the two cores. A full
+  file is rotated by renames at the spawn, and a live one copy-truncated about once a second
+  (``logfiles.py`` says what that can lose). Each log file belongs to one workload (``watch``
+  refuses a second writer, as two would rotate each other's output away; ``forget`` frees it).
 
 Known limit: processes that leave their process group (``setsid``, double fork) escape
 supervision: there are no cgroups here.
