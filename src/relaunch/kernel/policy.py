@@ -174,7 +174,7 @@ class Policy:
             # Stability.holds(d) is d >= threshold; decide() inlines that one comparison.
             "_stable_from": math.inf if stability is None else stability.threshold,
             # enum.Flag's & runs in Python (enum.py __and__ builds a new member): two of them
-            # doubled the cost of a stable-run decision (benchmarks, issue 6).
+            # doubled the cost of a stable-run decision (measured with benchmarks/).
             "_resets_delay": stability is not None and bool(stability.resets & Reset.DELAY),
             "_resets_budget": stability is not None and bool(stability.resets & Reset.BUDGET),
         }

@@ -29,7 +29,7 @@ _KUBERNETES_MODES = {"Always": Mode.ALWAYS, "OnFailure": Mode.ON_FAILURE, "Never
 def kubernetes(
     restart_policy: str = "Always",
     initial: float = 10.0,
-    max: float = 300.0,  # the issue's name; kubelet calls it MaxContainerRestartPeriod
+    max: float = 300.0,  # the kubelet calls it MaxContainerRestartPeriod
     reset_after: float = 600.0,
     restart_policy_rules: Iterable[Mapping[str, Any]] = (),
 ) -> Policy:
