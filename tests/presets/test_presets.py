@@ -179,8 +179,9 @@ def test_kubernetes_reset_after_a_run_strictly_longer_than_600s() -> None:
 
 
 def test_kubernetes_restart_policies() -> None:
-    # ShouldContainerBeRestarted: Never -> no; OnFailure and exit 0 -> no; otherwise yes, and
-    # doBackOff never looks at the exit code, so Always backs off exit 0 like a crash.
+    # ShouldContainerBeRestarted: a container in an unknown state (LOST) -> yes, whatever the
+    # policy; then Never -> no; OnFailure and exit 0 -> no; otherwise yes, and doBackOff never
+    # looks at the exit code, so Always backs off exit 0 like a crash.
     assert delays(replay(presets.kubernetes(), [crash(code=0)] * 3)) == [0.0, 10.0, 20.0]
     on_failure = presets.kubernetes("OnFailure")
     assert first(on_failure, crash(code=0)).action is Action.STOP
@@ -188,7 +189,7 @@ def test_kubernetes_restart_policies() -> None:
     assert first(on_failure, killed(SIGKILL)).action is Action.RETRY
     never = presets.kubernetes("Never")
     assert first(never, crash()).action is Action.STOP
-    assert first(never, lost()).action is Action.STOP
+    assert (first(never, lost()).action, first(never, lost()).delay) == (Action.RESET, 0.0)
     assert first(never, start_failed()).action is Action.GIVE_UP
 
 

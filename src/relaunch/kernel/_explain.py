@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from .tables import CAUSES
-from .vocabulary import Action, Cause, Lost, Rule
+from .vocabulary import Action, Cause, Lost, Mode, Rule
 
 if TYPE_CHECKING:
     from .backoff import Backoff
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .jitter import Jitter
     from .outcome import Outcome
     from .stability import Stability
-    from .vocabulary import Exhausted, Mode, StartFailed
+    from .vocabulary import Exhausted, StartFailed
 
 __all__ = ["PolicyParts", "describe", "explain", "seconds"]
 
@@ -45,6 +45,8 @@ class PolicyParts(Protocol):
     def stability(self) -> Stability | None: ...
     @property
     def lost(self) -> Lost: ...
+    @property
+    def restart_lost_under_never(self) -> bool: ...
     @property
     def count_lost(self) -> bool: ...
     @property
@@ -157,6 +159,8 @@ def describe(policy: PolicyParts) -> str:
     ]
     if policy.restart_unstable:
         lines.append("a run that is not stable is restarted whatever its exit")
+    if policy.restart_lost_under_never and policy.mode is Mode.NEVER:
+        lines.append("a lost run is restarted although the mode is never")
     if policy.resume_stopped:
         lines.append("a workload an operator stopped is started again when its supervisor starts")
     return "\n".join(lines)
