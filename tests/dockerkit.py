@@ -21,8 +21,8 @@ from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
 # its timeout, measured), so stops and daemon shutdowns take milliseconds.
 RUN_FOREVER = "trap 'exit 0' TERM; sleep 1000 & wait"
 
-# Short test timings (issue 4: backoffs of 0.05 to 0.5 s); the watchdog notices a frozen daemon
-# within ping_interval + ping_timeout.
+# Short test timings (backoffs of 0.05 to 0.5 s, so a test of many restarts takes seconds); the
+# watchdog notices a frozen daemon within ping_interval + ping_timeout.
 FAST = {
     "stop_grace": 0.5,
     "ping_interval": 0.2,

@@ -1,6 +1,6 @@
 """The benchmark suite runs end to end in smoke mode and reports every row; timings are not checked.
 
-Timed assertions are flaky on shared machines (issue 6), so this only proves that every row builds,
+Timed assertions are flaky on shared machines, so this only proves that every row builds,
 runs under pyperf, verifies its own attempt counts and appears in the JSON and the table.
 """
 
@@ -69,7 +69,7 @@ def test_every_row_is_reported(smoke: Smoke) -> None:
 
 
 def test_every_target_gets_a_verdict(smoke: Smoke) -> None:
-    """Each of issue 6's kernel targets has a measured value and a verdict (not checked here)."""
+    """Each of the six kernel targets has a measured value and a verdict (not checked here)."""
     results, _ = smoke
     assert len(results["targets"]) == 6
     assert all(isinstance(t["met"], bool) for t in results["targets"])
@@ -101,7 +101,7 @@ def test_fleet_sanity_run(smoke: Smoke) -> None:
 
 
 def test_probe_rows_and_targets_are_reported(smoke: Smoke) -> None:
-    """The health-probe figures (issue 11) are in the JSON and in the markdown, each target with a verdict."""
+    """The health-probe figures are in the JSON and in the markdown, each target with a verdict."""
     results, table = smoke
     probes = results["probes"]
     assert probes["tcp_fleet"]["probes_per_s"] > 0

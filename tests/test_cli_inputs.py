@@ -1,7 +1,8 @@
-"""Issue 12: every bad input is one line and exit 2, and the command line's conventions hold.
+"""Every bad input is one line and exit 2, and the command line's conventions hold.
 
-One test per item of the issue (numbered as there), then a Hypothesis test that feeds random
-bytes and random TOML and JSON documents to every command that reads a file.
+The tests come in twelve numbered groups, one per kind of input or convention (the section
+comments name them), then a Hypothesis test that feeds random bytes and random TOML and JSON
+documents to every command that reads a file.
 """
 
 from __future__ import annotations

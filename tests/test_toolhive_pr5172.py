@@ -83,7 +83,7 @@ def test_delays_double_from_5s_to_60s_and_reset_restarts_at_once() -> None:
 
 
 def test_legacy_never_resets_so_daemon_flaps_exhaust_it() -> None:
-    """Before PR #5172 ten healthy runs killed by daemon disruptions give up for good (issue #5171)."""
+    """Before PR #5172 ten healthy runs killed by daemon disruptions give up for good (stacklok/toolhive #5171)."""
     policy = presets.toolhive_legacy()
     state, started = policy.start(at=0.0), 0.0
     actions = []
@@ -95,7 +95,7 @@ def test_legacy_never_resets_so_daemon_flaps_exhaust_it() -> None:
     assert actions == [Action.RETRY] * 9 + [Action.GIVE_UP]
 
 
-def test_reason_reads_like_the_issue() -> None:
+def test_reason_names_the_run_the_threshold_the_retry_and_the_delay() -> None:
     """The first short crash explains itself: run length, threshold, retry number and delay."""
     policy = presets.toolhive()
     decision = policy.decide(policy.start(at=0.0), Outcome(started_at=0.0, ended_at=3.0, exit_code=1))

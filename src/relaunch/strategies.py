@@ -218,6 +218,7 @@ def policies(
         count_lost=count_lost,
         start_failed=draw(st.sampled_from(StartFailed)),
         lost=lost,
+        restart_lost_under_never=draw(st.booleans()),
         restart_unstable=chosen_stability is not None and draw(st.booleans()),
         resume_stopped=draw(st.booleans()),
     )

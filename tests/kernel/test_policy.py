@@ -110,6 +110,20 @@ def test_lost_is_restarted_without_spending_the_budget() -> None:
     )
 
 
+def test_lost_is_restarted_under_never_only_when_the_policy_says_so() -> None:
+    """restart_lost_under_never restarts a LOST run under NEVER as its Lost says, and nothing else."""
+    policy = Policy(mode=Mode.NEVER, backoff=Constant(1.0), restart_lost_under_never=True)
+    assert _decide(policy, cause=Cause.LOST) == (Action.RETRY, Rule.LOST)
+    assert _decide(policy, cause=Cause.EXITED, exit_code=1) == (Action.STOP, Rule.MODE)
+    assert "a lost run is restarted although the mode is never" in policy.describe()
+    never = Policy(mode=Mode.NEVER, backoff=Constant(1.0))
+    assert _decide(never, cause=Cause.LOST) == (Action.STOP, Rule.MODE)
+    assert "lost run is restarted" not in never.describe()
+    assert "lost run is restarted" not in Policy(restart_lost_under_never=True).describe()
+    with pytest.raises(PolicyError, match=r"Policy\.restart_lost_under_never: must be a bool, got 1"):
+        Policy(mode=Mode.NEVER, restart_lost_under_never=1)  # type: ignore[arg-type]
+
+
 def test_counting_lost_spends_the_budget() -> None:
     """With count_lost, LOST runs spend the budget like crashes (systems that cannot tell)."""
     policy = Policy(backoff=Constant(1.0), budget=CountBudget(1), count_lost=True)

@@ -42,7 +42,7 @@ def test_every_cause_and_every_mode_has_a_row() -> None:
     ],
 )
 def test_a_health_kill_is_a_failure_in_the_mode_table(mode: Mode, restarted: bool) -> None:
-    """UNHEALTHY is restarted by always, on-failure, on-abnormal and on-watchdog only (issue 11)."""
+    """UNHEALTHY is restarted by always, on-failure, on-abnormal and on-watchdog only."""
     policy = Policy(mode=mode)
     decision = policy.decide(policy.start(0.0), Outcome(0.0, 5.0, exit_code=137, cause=Cause.UNHEALTHY))
     assert decision.restarts is restarted

@@ -122,7 +122,8 @@ def test_docker_oom_start_failure_and_lost() -> None:
     )
     assert actions(decisions) == [Action.RETRY, Action.RESET, Action.RETRY, Action.RETRY, Action.GIVE_UP]
     assert delays(decisions) == [0.1, 0.0, 0.1, 0.2]
-    # Both retries spent: the restored container stays down (issue 13).
+    # Both retries spent: the restored container stays down (ShouldRestart: the persisted
+    # RestartCount has reached MaximumRetryCount).
     spent = replay(presets.docker("on-failure", max_retries=1), [crash(), lost()])
     assert actions(spent) == [Action.RETRY, Action.GIVE_UP]
     assert spent[-1].rule is Rule.BUDGET_EXHAUSTED
@@ -178,8 +179,9 @@ def test_kubernetes_reset_after_a_run_strictly_longer_than_600s() -> None:
 
 
 def test_kubernetes_restart_policies() -> None:
-    # ShouldContainerBeRestarted: Never -> no; OnFailure and exit 0 -> no; otherwise yes, and
-    # doBackOff never looks at the exit code, so Always backs off exit 0 like a crash.
+    # ShouldContainerBeRestarted: a container in an unknown state (LOST) -> yes, whatever the
+    # policy; then Never -> no; OnFailure and exit 0 -> no; otherwise yes, and doBackOff never
+    # looks at the exit code, so Always backs off exit 0 like a crash.
     assert delays(replay(presets.kubernetes(), [crash(code=0)] * 3)) == [0.0, 10.0, 20.0]
     on_failure = presets.kubernetes("OnFailure")
     assert first(on_failure, crash(code=0)).action is Action.STOP
@@ -187,7 +189,7 @@ def test_kubernetes_restart_policies() -> None:
     assert first(on_failure, killed(SIGKILL)).action is Action.RETRY
     never = presets.kubernetes("Never")
     assert first(never, crash()).action is Action.STOP
-    assert first(never, lost()).action is Action.STOP
+    assert (first(never, lost()).action, first(never, lost()).delay) == (Action.RESET, 0.0)
     assert first(never, start_failed()).action is Action.GIVE_UP
 
 
@@ -736,10 +738,10 @@ def test_every_preset_restarts_nothing_after_an_operator_stop(name: str) -> None
     assert first(presets.get(name), stopped()).rule is Rule.OPERATOR_STOP
 
 
-#: Issue 3's signatures: names, order and defaults, with issue 13's changes (each system's own
-#: defaults: Docker and systemd restart nothing unconfigured, Nomad's depend on the job type; the
-#: kubelet's restartPolicyRules and systemd's RestartRandomizedDelaySec added).
-ISSUE_SIGNATURES = {
+#: Every preset's keywords: names, order and defaults. Policy files and `--set` name them, so a
+#: change here is a change for their users. The defaults are each system's own: Docker and
+#: systemd restart nothing unconfigured, Nomad's depend on the job type.
+SIGNATURES = {
     "docker": "(policy='no', max_retries=0)",
     "kubernetes": (
         "(restart_policy='Always', initial=10.0, max=300.0, reset_after=600.0, restart_policy_rules=())"
@@ -761,8 +763,8 @@ ISSUE_SIGNATURES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(ISSUE_SIGNATURES))
-def test_signatures_are_the_issues(name: str) -> None:
+@pytest.mark.parametrize("name", sorted(SIGNATURES))
+def test_signatures_keep_their_names_order_and_defaults(name: str) -> None:
     parameters = inspect.signature(getattr(presets, name)).parameters.values()
     shown = ", ".join(f"{p.name}={p.default!r}" for p in parameters)
-    assert f"({shown})" == ISSUE_SIGNATURES[name]
+    assert f"({shown})" == SIGNATURES[name]

@@ -124,6 +124,29 @@ def test_nomad_default_batch_job_restart_policy() -> None:
 
 _RULE_42 = {"action": "Restart", "exitCodes": {"operator": "In", "values": [42]}}
 
+#: pkg/kubelet/container/helpers_test.go TestShouldContainerBeRestarted: its "succeed" (exited 0),
+#: "failed" (exited 1) and "unknown" (state unknown: relaunch's LOST) containers, and upstream's
+#: expected restart under Never, OnFailure and Always, in that order.
+_SHOULD_BE_RESTARTED = {
+    "succeed": (Outcome(0.0, 1.0, exit_code=0), (False, False, True)),
+    "failed": (Outcome(0.0, 1.0, exit_code=1), (False, True, True)),
+    "unknown": (Outcome(0.0, 1.0, cause=Cause.LOST), (True, True, True)),
+}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "restart_policy", "expected"),
+    [
+        pytest.param(outcome, policy, want, id=f"{name}-{policy}")
+        for name, (outcome, wants) in _SHOULD_BE_RESTARTED.items()
+        for policy, want in zip(("Never", "OnFailure", "Always"), wants, strict=True)
+    ],
+)
+def test_kubelet_should_container_be_restarted(outcome: Outcome, restart_policy: str, expected: bool) -> None:
+    """kubernetes/kubernetes pkg/kubelet/container/helpers_test.go TestShouldContainerBeRestarted: an unknown state restarts under every policy."""
+    policy = presets.kubernetes(restart_policy)
+    assert policy.decide(policy.start(0.0), outcome).restarts is expected
+
 
 def test_kubelet_restart_rule_match_restarts_under_never() -> None:
     """kubernetes/kubernetes KEP-5307 e2e test "should restart container on rule match, container restart policy Never"."""

@@ -38,9 +38,11 @@ Facts this module relies on, measured on Debian's Docker 20.10.24 (``scripts/doc
   ``Supervisor.stop`` (or remove the container, which emits ``destroy``).
 - A start with a bad command fails with ``APIError`` 400 (``failed to create shim task``),
   emits no ``die`` and leaves the container ``created`` with ``State.Error`` set.
-- The daemon forgets its event log when it restarts (and keeps only 256 events, issue 4);
+- The daemon forgets its event log when it restarts, and keeps only the last 256 events
+  (moby ``daemon/events/events.go``, ``eventsLimit``);
   ``events(since=)`` is inclusive and takes an exact ``"<seconds>.<nanoseconds>"`` string.
-  Unknown filter keys are silently ignored (issue 4), so only documented ones are used
+  Unknown filter keys are silently ignored (measured on Docker 20.10: ``/events`` with the filter
+  ``{"bogus_key": ["x"]}`` answers 200 with every event), so only documented ones are used
   (``type``, ``label``, ``event``).
 - Health checks (the image's ``HEALTHCHECK`` or a ``healthcheck`` create() option): the daemon
   emits ``health_status: starting|healthy|unhealthy`` (the event's Action) only when the status
@@ -168,7 +170,7 @@ logger = logging.getLogger("relaunch.docker")
 
 # Reconnection attempts back off from 0.1 s to this cap. A failed attempt on a unix socket costs
 # about a millisecond, and the cap bounds how long a workload stays down after the daemon
-# answers again (issue 10: within 1 s; at the old 5 s cap it took 0.6 to 3.2 s, measured).
+# answers again: under a second is the aim, and at a 5 s cap it took 0.6 to 3.2 s (measured).
 RECONNECT_CAP_S = 0.5
 
 LABEL_SUPERVISOR = "io.relaunch.supervisor"

@@ -7,7 +7,8 @@ here, a ping 0.68 ms and 0.13 ms. requests reads the whole environment for proxy
 request (``requests.utils.get_environ_proxies``: 94,000 ``os.environ`` lookups in 15 s of the
 crash-loop benchmark), and in that run the SDK opened a new connection for 607 of its 611
 requests. With an inspect and a start per restart, plus pings and event decoding, the SDK was most
-of the Docker runtime's 5.5 to 9 ms of supervisor CPU per restart (issue 10 asks for under 2 ms).
+of the Docker runtime's 5.5 to 9 ms of supervisor CPU per restart (the fleet benchmark's target
+is at most 2 ms).
 
 The SDK still creates containers (``DockerRuntime._create``): ``ContainerSpec.options`` are its
 ``create()`` keyword arguments, which it maps to the API's ``Config`` and ``HostConfig``, and a

@@ -100,8 +100,10 @@ UNAVAILABLE_RETRY_S = 0.5
 # Due starts run on this many threads (scheduler.py says why more than one).
 START_WORKERS = 4
 
-# close() must return within a second (issue 4); every thread it joins waits only on conditions
-# that close() notifies, so this bound is a safety net, not the normal path.
+# close() must return within a second, so that neither Ctrl-C on `relaunch supervise` nor the
+# shutdown of a program embedding a Supervisor waits on a runtime that hangs; every thread it
+# joins waits only on conditions that close() notifies, so this bound is a safety net, not the
+# normal path.
 JOIN_TIMEOUT_S = 0.9
 
 # An end whose exit status the runtime could not collect (a process adopted from a previous

@@ -3,8 +3,9 @@
 Nothing in this package reads a clock, sleeps, draws global randomness or does I/O; its only
 dependency is attrs. Its modules import one another in one direction only, from the leaf
 vocabulary (``vocabulary.py``, the shared enums) up to ``policy.py`` (one workload's restarts)
-and ``group.py`` (what one member's restart means for its group); a test checks there is no
-circle.
+and ``group.py`` (what one member's restart means for its group), with the words for decisions
+(``_explain.py``) between the decision and the policy; ``tests/test_import_graph.py`` checks that
+no module of relaunch is in an import circle, imports for type checking included.
 """
 
 from .backoff import (

@@ -1,22 +1,60 @@
 """Human text for decisions and policies, kept off the decision path: built only when read.
 
 The words for each cause come from ``tables.CAUSES`` and the words for stability from
-:class:`~.stability.Stability`, the same objects the state machine reads.
+:class:`~.stability.Stability`, the same objects the state machine reads. This module reads plain
+data, a decision's fields and a policy's parts (:class:`PolicyParts`), and never the module that
+decides: ``policy.py`` imports it (``Policy.explain``, ``Policy.describe``), and no kernel module
+below ``policy.py`` does (``Decision.reason`` reaches it through the policy a decision carries).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .tables import CAUSES
-from .vocabulary import Action, Cause, Lost, Rule
+from .vocabulary import Action, Cause, Lost, Mode, Rule
 
 if TYPE_CHECKING:
+    from .backoff import Backoff
+    from .budget import Budget
     from .decision import Decision
+    from .jitter import Jitter
     from .outcome import Outcome
-    from .policy import Policy
+    from .stability import Stability
+    from .vocabulary import Exhausted, StartFailed
 
-__all__ = ["describe", "explain", "seconds"]
+__all__ = ["PolicyParts", "describe", "explain", "seconds"]
+
+
+class PolicyParts(Protocol):
+    """The parts of a policy that its words are made of; ``Policy`` has every one (same meanings)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def mode(self) -> Mode: ...
+    @property
+    def backoff(self) -> Backoff: ...
+    @property
+    def jitter(self) -> Jitter: ...
+    @property
+    def budget(self) -> Budget: ...
+    @property
+    def on_exhausted(self) -> Exhausted: ...
+    @property
+    def stability(self) -> Stability | None: ...
+    @property
+    def lost(self) -> Lost: ...
+    @property
+    def restart_lost_under_never(self) -> bool: ...
+    @property
+    def count_lost(self) -> bool: ...
+    @property
+    def start_failed(self) -> StartFailed: ...
+    @property
+    def restart_unstable(self) -> bool: ...
+    @property
+    def resume_stopped(self) -> bool: ...
 
 
 def seconds(value: float) -> str:
@@ -45,7 +83,7 @@ def _ending(outcome: Outcome) -> str:
     return how if cause is Cause.EXITED else f"{CAUSES[cause].ending} ({how})"
 
 
-def _run(policy: Policy, outcome: Outcome) -> str:
+def _run(policy: PolicyParts, outcome: Outcome) -> str:
     text = f"ran {seconds(outcome.duration)}"
     stability = policy.stability
     if stability is not None and CAUSES[outcome.cause].may_be_stable:
@@ -53,7 +91,7 @@ def _run(policy: Policy, outcome: Outcome) -> str:
     return f"{text}, {_ending(outcome)}"
 
 
-def explain(policy: Policy, decision: Decision) -> str:
+def explain(policy: PolicyParts, decision: Decision) -> str:
     """The one-line reason for ``decision``."""
     outcome, rule, state = decision.outcome, decision.rule, decision.state
     run = _run(policy, outcome)
@@ -105,7 +143,7 @@ _LOST_WORDS = {
 }
 
 
-def describe(policy: Policy) -> str:
+def describe(policy: PolicyParts) -> str:
     """A few lines saying what ``policy`` does."""
     lost = _LOST_WORDS.get(policy.lost) or (
         "spend the budget" if policy.count_lost else "restarted without spending the budget"
@@ -121,6 +159,8 @@ def describe(policy: Policy) -> str:
     ]
     if policy.restart_unstable:
         lines.append("a run that is not stable is restarted whatever its exit")
+    if policy.restart_lost_under_never and policy.mode is Mode.NEVER:
+        lines.append("a lost run is restarted although the mode is never")
     if policy.resume_stopped:
         lines.append("a workload an operator stopped is started again when its supervisor starts")
     return "\n".join(lines)

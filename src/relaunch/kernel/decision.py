@@ -1,23 +1,42 @@
 """What the kernel decides: a :class:`Decision` (an ``Action``, a delay, the next state, a ``Rule``).
 
-``Action`` and ``Rule`` live in :mod:`.vocabulary` and are re-exported here.
+``Action`` and ``Rule`` live in :mod:`.vocabulary` and are re-exported here. This module sits
+below ``policy.py``, which builds decisions, and below the words for them (``_explain.py``): it
+imports neither. A decision carries the policy that made it, typed as :class:`Explainer` (what a
+decision reads of it), and finds its reason through it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .vocabulary import Action, Rule
 
 if TYPE_CHECKING:
     from .outcome import Outcome
-    from .policy import Policy
     from .state import State
 
-__all__ = ["Action", "Decision", "Rule", "make_decision"]
+__all__ = ["Action", "Decision", "Explainer", "Rule", "make_decision"]
 
 
-class Decision(tuple[Action, float, int, "State", Rule, "Outcome", "Policy"]):
+class Explainer(Protocol):
+    """What a decision needs of the policy that made it: its name, and the words for its reason.
+
+    :class:`~relaunch.kernel.policy.Policy` is the one implementation; naming it here instead
+    would make this module import ``policy.py``, which imports this one.
+    """
+
+    @property
+    def name(self) -> str:
+        """The policy's label."""
+        ...
+
+    def explain(self, decision: Decision) -> str:
+        """The one-line reason for ``decision``."""
+        ...
+
+
+class Decision(tuple[Action, float, int, "State", Rule, "Outcome", Explainer]):
     """A frozen decision: ``action``, ``delay``, ``attempt``, the next ``state``, the ``rule``, ``reason``.
 
     A tuple underneath, like :class:`~relaunch.kernel.state.State`, because ``decide`` builds one
@@ -60,8 +79,8 @@ class Decision(tuple[Action, float, int, "State", Rule, "Outcome", "Policy"]):
         return self[5]
 
     @property
-    def policy(self) -> Policy:
-        """The policy that decided."""
+    def policy(self) -> Explainer:
+        """The policy that decided (a ``Policy``)."""
         return self[6]
 
     @property
@@ -103,7 +122,7 @@ def make_decision(
     state: State,
     rule: Rule,
     outcome: Outcome,
-    policy: Policy,
+    policy: Explainer,
 ) -> Decision:
     """Build a Decision without validation: for the kernel's cold paths, which build only valid ones.
 

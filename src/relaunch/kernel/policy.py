@@ -103,6 +103,11 @@ class Policy:
     start_failed: StartFailed = attrs.field(default=StartFailed.RETRY, validator=_is(StartFailed))
     #: How a LOST run is restarted.
     lost: Lost = attrs.field(default=Lost.BACKOFF, validator=_is(Lost))
+    #: Whether a LOST run is restarted under ``Mode.NEVER`` too (every other mode restarts it, so
+    #: this changes nothing there):
+    #: the kubelet restarts a container whose state is unknown whatever its restartPolicy
+    #: (kubernetes/kubernetes ``pkg/kubelet/container/helpers.go``, ``ShouldContainerBeRestarted``).
+    restart_lost_under_never: bool = False
     #: Whether a run that is not stable is restarted whatever its exit and the mode (only an exit
     #: that prevents a restart still stops it): supervisord treats an exit before ``startsecs`` as
     #: a failed start and retries it even with an expected code or ``autorestart=false``.
@@ -132,7 +137,7 @@ class Policy:
             raise PolicyError(
                 f"Policy.on_exhausted: WAIT needs a window budget, got {self.budget.describe()!r}"
             )
-        for flag in ("count_lost", "restart_unstable", "resume_stopped"):
+        for flag in ("count_lost", "restart_unstable", "resume_stopped", "restart_lost_under_never"):
             if not isinstance(getattr(self, flag), bool):
                 raise PolicyError(f"Policy.{flag}: must be a bool, got {getattr(self, flag)!r}")
         fresh = self.lost is Lost.FRESH or self.lost is Lost.RESTORE
@@ -174,7 +179,7 @@ class Policy:
             # Stability.holds(d) is d >= threshold; decide() inlines that one comparison.
             "_stable_from": math.inf if stability is None else stability.threshold,
             # enum.Flag's & runs in Python (enum.py __and__ builds a new member): two of them
-            # doubled the cost of a stable-run decision (benchmarks, issue 6).
+            # doubled the cost of a stable-run decision (measured with benchmarks/).
             "_resets_delay": stability is not None and bool(stability.resets & Reset.DELAY),
             "_resets_budget": stability is not None and bool(stability.resets & Reset.BUDGET),
         }
@@ -261,7 +266,7 @@ class Policy:
             elif not self._restarts_signal:
                 return self._stop(state, outcome, Rule.MODE)
         elif cause is _LOST:
-            if self.mode is _NEVER:
+            if self.mode is _NEVER and not self.restart_lost_under_never:
                 return self._stop(state, outcome, Rule.MODE)
             counted = self.count_lost
             lost = self.lost

@@ -55,7 +55,7 @@ CAUSES: dict[Cause, CauseRule] = {
     # Docker and the kubelet report an OOM kill as exit 137; the cause, not the code, classifies it.
     Cause.OOM: CauseRule(ExitClass.OOM, True, Rule.BACKOFF, "OOM-killed"),
     # A health kill is a failure however long the run was: a service that hung for an hour must not
-    # reset the budget (issue 11). It spends the budget like a crash.
+    # reset the budget. It spends the budget like a crash.
     Cause.UNHEALTHY: CauseRule(ExitClass.UNHEALTHY, False, Rule.UNHEALTHY, "killed as unhealthy"),
     Cause.START_FAILED: CauseRule(None, False, Rule.BACKOFF, "failed to start"),
     Cause.LOST: CauseRule(None, True, Rule.LOST, "lost (runtime or host went away)"),

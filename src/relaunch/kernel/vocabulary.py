@@ -153,7 +153,8 @@ class StartFailed(enum.Enum):
 
 
 class Lost(enum.Enum):
-    """How a ``LOST`` run is restarted (in every mode but ``NEVER``)."""
+    """How a ``LOST`` run is restarted (in every mode but ``NEVER``, unless the policy's
+    ``restart_lost_under_never`` says so)."""
 
     __hash__ = object.__hash__
 

@@ -29,7 +29,7 @@ _KUBERNETES_MODES = {"Always": Mode.ALWAYS, "OnFailure": Mode.ON_FAILURE, "Never
 def kubernetes(
     restart_policy: str = "Always",
     initial: float = 10.0,
-    max: float = 300.0,  # the issue's name; kubelet calls it MaxContainerRestartPeriod
+    max: float = 300.0,  # the kubelet calls it MaxContainerRestartPeriod
     reset_after: float = 600.0,
     restart_policy_rules: Iterable[Mapping[str, Any]] = (),
 ) -> Policy:
@@ -72,13 +72,20 @@ def kubernetes(
     gives up (``Never``: nothing restarts). **LOST** restarts at once on a fresh curve, as after a reset
     (``Lost.STABLE``): the backoff lives in the kubelet's memory, so a kubelet restart forgets it, and the
     restart it then makes is the curve's immediate first step (the next crash waits ``initial``); a lost
-    node's pod is replaced by a new pod with a new curve.
+    node's pod is replaced by a new pod with a new curve. A LOST run is restarted under ``Never`` too
+    (``restart_lost_under_never``): ``ShouldContainerBeRestarted`` returns true for a container in
+    the unknown (or created) state before it looks at the restart policy, so only a container seen
+    to exit stays down under ``Never``.
 
     Deviations: the kubelet restarts at its next pod sync once the backoff has passed, so real
     delays are slightly longer. ``CreateContainerConfigError`` (no container is ever created) is
     retried at every sync without this backoff. A liveness kill is never a stable run here, while the
     kubelet would reset the curve after a liveness-killed container ran 600 s. ``restart_policy``
     stands for the container's own ``restartPolicy`` when rules are given (the rules need one).
+    Under ``Never``, a pod whose sandbox must be created again (after a host reboot) is not
+    started again: ``computePodActions`` makes no new sandbox for a ``Never`` pod whose containers
+    have run. relaunch cannot tell that ``LOST`` from a container in an unknown state, and
+    restarts both.
     """
     return _kubernetes("kubernetes", restart_policy, initial, max, reset_after, restart_policy_rules)
 
@@ -156,6 +163,7 @@ def _kubernetes(
         # immediate one, and the next crash waits ``initial``, as Next() re-creating the entry.
         stability=Stability(after=reset_after, strict=True, resets=Reset.DELAY, restart_delay=None),
         lost=Lost.STABLE,
+        restart_lost_under_never=mode is Mode.NEVER,
         start_failed=start_failed(mode, ExitClass.EXIT_CODE),
         name=name,
     )

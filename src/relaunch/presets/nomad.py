@@ -74,7 +74,7 @@ def nomad(
     Deviations: the jitter is drawn reproducibly from the state's seed, not from a generator
     seeded with the wall clock. Nomad turns a zero delay into 1 ns; relaunch keeps 0. An
     unrecoverable start error makes Nomad give up at once; relaunch cannot tell the two kinds
-    apart and assumes recoverable. Where the issue names ``handleWaitResult`` and
+    apart and assumes recoverable. Where older Nomad had ``handleWaitResult`` and
     ``handleStartError``, current Nomad has a single ``GetState`` fed by ``SetExitResult`` and
     ``SetStartError``; the preset follows ``GetState``.
     """

@@ -54,9 +54,9 @@ def pm2(
     also land while a restart is pending). The preset resets after any run longer than 30 s, as
     if PM2 checked at the exit: deterministic, and right for runs under 30 s and over 60 s.
 
-    Deviation from the issue text: PM2's exit hooks call ``handleExit(code || 0, signal)``, so a
-    death by signal reaches PM2 as exit 0. ``stop_exit_codes`` containing 0 therefore also stops
-    every death by signal; the preset does the same.
+    A death by signal reaches PM2 as exit 0: its exit hooks call ``handleExit(code || 0,
+    signal)``. ``stop_exit_codes`` containing 0 therefore also stops every death by signal; the
+    preset does the same.
 
     **UNHEALTHY**: PM2 has no health check that restarts (only ``max_memory_restart`` and cron
     restarts); a health kill is a signal death, exit 0 to PM2 as above: an unstable restart when
@@ -68,8 +68,9 @@ def pm2(
     re-creates the app, counters at 0 and a new first start, so the preset restarts at once
     with a fresh state (``Lost.FRESH``).
 
-    Other deviations: the run's start is the restart time the policy gave (PM2's ``pm_uptime``
-    is likewise set when PM2 starts the process), not the outcome's ``started_at``.
+    Deviations: the 30 s reset is decided at the exit, as above; and the run's start is the
+    restart time the policy gave (PM2's ``pm_uptime`` is likewise set when PM2 starts the
+    process), not the outcome's ``started_at``.
     """
     autorestart = boolean("pm2.autorestart", autorestart)
     min_uptime = finite("pm2.min_uptime", min_uptime)

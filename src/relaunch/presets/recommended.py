@@ -12,13 +12,13 @@ def recommended() -> Policy:
 
     - **Restart every ending but an operator's stop** (``Mode.ALWAYS``): a service that exits,
       even with 0, is not doing its job; the operator's stop is the one ending that is meant.
-    - **Cause-aware**: a ``LOST`` run (daemon restarted, host rebooted) never spends the budget,
-      so daemon outages can never exhaust it (issue #5171), and it is restarted as after a stable
-      run (``Lost.STABLE``): a daemon outage says nothing about the workload, so it does not push
-      the backoff up either. Measured on the ``daemon-flaps`` scenario (a disruption every 30 to
-      90 s for two hours): 98.8 % availability this way, 78.7 % when LOST runs back off like
-      crashes. The price: an outage also ends a crash loop's streak, so a workload that crash-loops
-      *and* sits on a flapping daemon is bounded only between outages.
+    - **Cause-aware**: a ``LOST`` run (daemon restarted, host rebooted) never spends the budget, so
+      daemon outages can never exhaust it (as they exhaust ToolHive's, stacklok/toolhive #5171), and
+      it is restarted as after a stable run (``Lost.STABLE``): a daemon outage says nothing about
+      the workload, so it does not push the backoff up either. Measured on the ``daemon-flaps``
+      scenario (a disruption every 30 to 90 s for two hours): 98.8 % availability this way, 78.7 %
+      when LOST runs back off like crashes. The price: an outage also ends a crash loop's streak, so
+      a workload that crash-loops *and* sits on a flapping daemon is bounded only between outages.
     - **Tight crash loops bounded**: at most 10 restarts in any 10 minutes (a sliding window, as
       Erlang/OTP's intensity and period): a loop that crashes at once gives up after about four
       minutes of backoff, while a service that crashes once an hour is never given up.

@@ -43,9 +43,9 @@ def supervisord(
     itself went away: its children are not re-adopted and ``autostart`` starts them afresh, so
     the preset restarts at once with a fresh count (``Lost.FRESH``), except under ``"false"``.
 
-    Deviation from the issue text: the issue says a run *not longer than* ``startsecs`` is a
-    failed start; ``finish`` tests ``now - laststart < startsecs`` (strictly), so a run of exactly
-    ``startsecs`` reached RUNNING. The preset follows the source.
+    A run of exactly ``startsecs`` is not a failed start: ``finish`` tests
+    ``now - laststart < startsecs`` (strictly), so such a run reached RUNNING. The preset follows
+    the source.
 
     Deviations from supervisord: ``startsecs`` may be fractional (supervisord parses an integer).
     A run of zero length is a failed start here; ``finish`` only tests ``too_quickly`` when

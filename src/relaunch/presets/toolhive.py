@@ -26,7 +26,7 @@ def toolhive(
       reset (see :func:`toolhive_legacy`).
     - The exit code is not consulted: every run that ended needs a restart, whether it exited
       (0 included), was OOM-killed or was lost. ToolHive cannot tell a daemon outage from a
-      crash, so ``LOST`` spends the budget (``count_lost=True``): that is issue #5171.
+      crash, so ``LOST`` spends the budget (``count_lost=True``): that is stacklok/toolhive #5171.
     - **UNHEALTHY**: ToolHive's health checks are disabled (stacklok/toolhive #3283, #3284) and its
       health-aware restart was not merged (#3433), so it never kills for health; a health kill
       relaunch makes is one more ended run to ToolHive's loop: restarted and counted.
