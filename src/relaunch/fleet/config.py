@@ -157,9 +157,14 @@ class FleetConfig:
     stop_grace: float
     workloads: tuple[Workload, ...]  # in file order, which is the start order
     groups: tuple[Group, ...]
+    # By name, for the lookups every decision makes (made from ``workloads``; not compared).
+    _by_name: Mapping[str, Workload] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {w.name: w for w in self.workloads})
 
     def workload(self, name: str) -> Workload | None:
-        return next((w for w in self.workloads if w.name == name), None)
+        return self._by_name.get(name)
 
     @property
     def socket(self) -> Path:

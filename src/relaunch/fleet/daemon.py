@@ -273,6 +273,12 @@ class Fleet:
 
     def start(self, name: str) -> None:
         self._known(name)
+        with self._lock:
+            # Starting a member of a group that gave up is the operator's start of the group.
+            w = self._config.workload(name)
+            group = None if w is None or w.group is None else self._groups.get(w.group)
+            if group is not None and self._group_states[group.name].given_up:
+                self._group_states[group.name] = group.start(time.time())
         self._sup.start(name)
 
     def stop(self, name: str) -> None:
@@ -361,7 +367,10 @@ class Fleet:
                 return
             group = self._groups[w.group]
             state = self._group_states.get(group.name) or group.start(event.outcome.ended_at)
-            decision = group.decide(state, event.name, event.decision.action, event.outcome.ended_at)
+            # The group's time never goes back (a window budget could be cheated otherwise), but
+            # two members' ends can reach this hook out of order by a few milliseconds.
+            at = max(event.outcome.ended_at, state.last_at)
+            decision = group.decide(state, event.name, event.decision.action, at)
             self._group_states[group.name] = decision.state
         if not decision.restart and not decision.give_up:
             return
