@@ -33,9 +33,9 @@ class Workloads:
         with self.lock:
             self.phases[name] = phase
 
-    def snapshot(self, names: Collection[str]) -> tuple[list[WorkloadRecord], str | None]:
+    def snapshot(self, names: Collection[str]) -> tuple[list[WorkloadRecord], str | None, list[str]]:
         with self.lock:
-            return [self.record(n, self.phases[n]) for n in names], None
+            return [self.record(n, self.phases[n]) for n in names], None, []
 
     @staticmethod
     def record(name: str, phase: Phase) -> WorkloadRecord:

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from relaunch import Action, Cause, Decision, Outcome, Policy, Rule, State
+from relaunch import Action, Cause, Decision, Outcome, Policy, Rule, State, StateError
 from relaunch.adapters.clock import Clock, SystemClock
 from relaunch.adapters.hooks import Outbox
 from relaunch.adapters.persistence import Journal, StoreHealth
@@ -133,7 +133,8 @@ class Status:
     # When the current run started (Unix seconds), while RUNNING: the runtime's own time when it
     # identifies the run (a process's start ticks), else when this supervisor saw it start.
     running_since: float | None = None
-    # Restarts the policy's budget would still admit now (``Policy.remaining``; inf: unlimited).
+    # Restarts the policy's budget would still admit now (``Policy.remaining``; inf: unlimited;
+    # nan: the saved state does not fit the policy's budget).
     budget_left: float = math.inf
 
 
@@ -439,8 +440,16 @@ class Supervisor:
             durable=self._journal.durable(w.seq),
             health=w.health,
             running_since=w.running_since if w.phase is Phase.RUNNING else None,
-            budget_left=w.policy.remaining(w.state, self._clock.time()),
+            budget_left=self._budget_left(w),
         )
+
+    def _budget_left(self, w: _Workload) -> float:
+        try:
+            return w.policy.remaining(w.state, self._clock.time())
+        except StateError:
+            # A state saved under another policy's budget: its next decision says so; a status
+            # is only a reading and must not fail.
+            return math.nan
 
     def store_health(self) -> StoreHealth:
         """Whether the store takes the supervisor's changes (last commit, current error)."""

@@ -25,7 +25,9 @@ key             value
 ``uptime``      seconds the live run has been up (float), or None when nothing runs
 ``restarts``    automatic restarts in the persisted state (int; survives daemon restarts)
 ``attempt``     restarts in the current unstable streak (int)
-``budget_left`` restarts the budget still admits now (float), or None when it is unlimited
+``budget_left`` restarts the budget still admits now (float), None when it is unlimited, or
+                ``"unknown"`` when the saved state does not fit the policy (the file's
+                policy changed while relaunch was down; its next decision says so)
 ``restart_at``  Unix seconds of the scheduled restart (float), or None unless backing off
 ``reason``      the last decision's one-line reason (str), or None before any decision
 ``rule``        the last decision's rule code (``relaunch.Rule`` value, str), or None

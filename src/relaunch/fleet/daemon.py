@@ -260,7 +260,11 @@ class Fleet:
             "uptime": None if s.running_since is None else max(0.0, now - s.running_since),
             "restarts": s.restarts,
             "attempt": s.attempt,
-            "budget_left": None if math.isinf(s.budget_left) else s.budget_left,
+            "budget_left": None
+            if math.isinf(s.budget_left)
+            else "unknown"
+            if math.isnan(s.budget_left)
+            else s.budget_left,
             "restart_at": s.restart_at,
             "reason": s.reason,
             "rule": None if s.rule is None else s.rule.value,

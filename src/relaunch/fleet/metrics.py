@@ -121,7 +121,9 @@ class _FleetCollector(Collector):
                 phase.add_metric([name, each.value], 1.0 if row["phase"] == each.value else 0.0)
             restarts.add_metric([name], float(row["restarts"]))
             left = row["budget_left"]
-            budget.add_metric([name], math.inf if left is None else float(left))
+            budget.add_metric(
+                [name], math.inf if left is None else math.nan if left == "unknown" else float(left)
+            )
         healthy.add_metric([], 1.0 if self._store_healthy() else 0.0)
         return families
 

@@ -35,7 +35,8 @@ def _uptime(row: Mapping[str, Any]) -> str:
 
 
 def _budget(row: Mapping[str, Any]) -> str:
-    return "unlimited" if row["budget_left"] is None else f"{row['budget_left']:g}"
+    left = row["budget_left"]
+    return "unlimited" if left is None else left if isinstance(left, str) else f"{left:g}"
 
 
 def _reason(row: Mapping[str, Any]) -> str:
