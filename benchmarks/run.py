@@ -76,14 +76,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         adapter = adapter_load.measure(args.adapter_seconds)
     if args.smoke:
-        # A sanity run of the harness (server, stamps, teardown), relaunch alone: the peers are
-        # installed and run only by the full benchmark.
+        # A sanity run of the harness (servers, stamps, control commands, teardown), relaunch
+        # alone: the peers are installed and run only by the full benchmark.
+        ours = ("relaunch", "relaunch-api") if fleet.run_available() else ("relaunch-api",)
         fleet_results = {
             **fleet.measure(
-                sizes=(2,), peers=("floor", "relaunch"), window_s=1.5, warmup_s=0.5, latency=False
+                sizes=(2,), peers=("floor", *ours), window_s=1.5, warmup_s=0.5, latency=False, ctl_calls=3
             ),
-            "smoke": "the floor and relaunch at N=2 only; the peers, the other N and the latency pass run in "
-            "the full benchmark",
+            "smoke": f"the floor and {' and '.join(fleet.LABELS[p] for p in ours)} at N=2 only; the peers, "
+            "the other N and the latency pass run in the full benchmark",
         }
     elif args.only and not re.search(args.only, "fleet"):
         fleet_results = {}
