@@ -335,9 +335,9 @@ def markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# The process runtime's probes (benchmarks/probe_load.py): a thousand TCP-probed workloads must
-# leave most of a core to the rest, and a failing probe must stop its run well before a person
-# would notice.
+# The process runtime's probes (benchmarks/probe_load.py): probing 1000 workloads by TCP every
+# second must leave the supervisor's core to its other work, and a probe that crosses the
+# threshold must reach the stop signal at once.
 PROBE_FLEET_CPU_PCT_MAX = 15.0
 CROSSING_TO_STOP_MS_MAX = 50.0
 
