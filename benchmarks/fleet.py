@@ -438,15 +438,18 @@ class RunFleet(Fleet):
         out.update(self._reload(stamps))
         return out
 
+    def _starts(self, stamps: Stamps) -> dict[str, int]:
+        """Each workload's starts so far, read from the stamps now."""
+        stamps.read()
+        return {p.name: len(stamps.starts.get(p.label, ())) for p in self.programs}
+
     def _check_restarts(self, stamps: Stamps) -> dict[str, Any]:
         # Every start after a workload's first needs a restart decision, and a workload has at most
         # one decided restart not yet started: each workload's `restarts` lies between its starts
         # read before the call, less one, and its starts read after.
-        stamps.read()
-        before = {p.name: len(stamps.starts.get(p.label, ())) for p in self.programs}
+        before = self._starts(stamps)
         rows, _ = self.status()
-        stamps.read()
-        after = {p.name: len(stamps.starts.get(p.label, ())) for p in self.programs}
+        after = self._starts(stamps)
         wrong = [
             f"{name}: {row['restarts']} restarts for {before[name]} to {after[name]} starts"
             for name, row in rows.items()
@@ -464,6 +467,7 @@ class RunFleet(Fleet):
         target = self.programs[self.n // 2]
         changed = target.changed()
         before = {name: row["restarts"] for name, row in self.status()[0].items()}
+        started_before = self._starts(stamps)
         edited = self.dir / "fleet.toml.tmp"
         edited.write_text(fleetfiles.relaunch_toml([changed if p is target else p for p in self.programs]))
         edited.replace(self.file)
@@ -476,8 +480,14 @@ class RunFleet(Fleet):
         while time.time() < settled_at or (changed.label not in stamps.starts and time.time() < deadline):
             time.sleep(0.1)
             stamps.read()
+        started_after = self._starts(stamps)
         after = {name: row["restarts"] for name, row in self.status()[0].items()}
-        restarted = restarted_by_reload(self.programs, target, stamps, replied_at, before, after)
+        # A kept state counted every restart since: at least one per start between the two
+        # readings, less the one that may have been decided before the first and started after.
+        least = {
+            p.name: before[p.name] + started_after[p.name] - started_before[p.name] - 1 for p in self.programs
+        }
+        restarted = restarted_by_reload(self.programs, target, stamps, replied_at, least, after)
         return {
             "reload_changed": target.name,
             "reload_restarted": len(restarted),
@@ -493,22 +503,23 @@ def restarted_by_reload(
     target: fleetfiles.Program,
     stamps: Stamps,
     replied_at: float,
-    before: dict[str, int],
+    least: dict[str, int],
     after: dict[str, int],
 ) -> set[str]:
     """The workloads a reload restarted, once every run alive at its reply had time to end.
 
-    ``target`` is the workload whose argv changed; ``before`` and ``after`` each workload's restart
-    count from ``ctl status`` around the reload. Another workload counts as restarted when one of
-    its runs that began before the reply never stamped its end (it was stopped: nothing else stops
-    a run before the teardown), or when its count went down (it was removed and added again: a new
-    state). The target counts once its new argv has started and its old one no longer starts.
+    ``target`` is the workload whose argv changed; ``after`` is each workload's restart count from
+    ``ctl status`` after the reload, ``least`` the lowest count its state can have if the reload
+    kept it. Another workload counts as restarted when one of its runs that began before the reply
+    never stamped its end (it was stopped: nothing else stops a run before the teardown), or when
+    its count is below ``least`` (it was removed and added again: a new state). The target counts
+    once its new argv has started and its old one no longer starts.
     """
     restarted = {
         p.name
         for p in programs
         if p.name != target.name
-        and (_interrupted(stamps, p.label, replied_at) or after[p.name] < before[p.name])
+        and (_interrupted(stamps, p.label, replied_at) or after[p.name] < least[p.name])
     }
     new_started = target.changed().label in stamps.starts
     old_started = any(s > replied_at for s in stamps.starts.get(target.label, ()))

@@ -303,7 +303,7 @@ def test_report_puts_the_floor_beside_every_figure() -> None:
 
 
 def test_reload_verdict_from_stamps_and_counts(tmp_path: Path) -> None:
-    """A reload restarted a workload whose run it cut short or whose restart count it reset, and the changed one once only its new argv starts."""
+    """A reload restarted a workload whose run it cut short or whose restart count fell below what a kept state counts, and the changed one once only its new argv starts."""
     programs = fleetfiles.fleet(3, tmp_path / "stamps", 0.5)
     target = programs[1]
     stamps = fleet.Stamps(tmp_path / "stamps")
@@ -312,8 +312,8 @@ def test_reload_verdict_from_stamps_and_counts(tmp_path: Path) -> None:
     stamps.ends.update({"w0": [8.5, 10.1], "w2": [9.7]})
     counts = {"w0": 5, "w1": 5, "w2": 5}
     assert fleet.restarted_by_reload(programs, target, stamps, 10.0, counts, counts) == {"w1"}
-    # w2's count went down: it was removed and added again.
-    lower = counts | {"w2": 0}
+    # w2's count is below what its kept state would have counted: it was removed and added again.
+    lower = counts | {"w2": 4}
     assert fleet.restarted_by_reload(programs, target, stamps, 10.0, counts, lower) == {"w1", "w2"}
     # w0's last run never ended: the reload stopped it.
     stamps.ends["w0"] = [8.5]
