@@ -475,6 +475,23 @@ class DockerRuntime:
             # Not a 404: the engine cannot stop it now (e.g. shutting down); the caller retries.
             raise RuntimeUnavailable(f"stop of {name}: {exc}") from exc
 
+    def forget(self, name: str) -> None:
+        """``name`` is no longer supervised: remove its container (only ours: checked by label),
+        so a workload added again under that name gets a container made from its new spec."""
+        with self._lock:
+            self._specs.pop(name, None)
+            cid = self._ids.pop(name, None)
+        try:
+            if cid is None:
+                attrs = self._inspect(self._c().api, name)
+                cid = None if attrs is None else str(attrs["Id"])
+            if cid is not None:
+                self._c().api.remove(cid)
+        except NotFound:
+            return
+        except EngineError as exc:
+            raise RuntimeUnavailable(f"removal of {name}: {exc}") from exc
+
     def close(self) -> None:
         self._closing.set()
         self._close_stream()

@@ -257,6 +257,10 @@ class EngineClient:
         path = f"/containers/{_quote(container)}/stop"
         self.request("POST", path, params={"t": timeout}, timeout=self._timeout + timeout)
 
+    def remove(self, container: str) -> None:
+        """Remove the container, stopping it first if it runs (``docker rm -f``)."""
+        self.request("DELETE", f"/containers/{_quote(container)}", params={"force": "true"})
+
     def update(self, container: str, body: Mapping[str, Any]) -> None:
         self.request("POST", f"/containers/{_quote(container)}/update", body=body)
 

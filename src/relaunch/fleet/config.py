@@ -53,6 +53,7 @@ from typing import Any
 from relaunch import policyfile
 from relaunch.kernel import HealthCheck, Policy, PolicyError, SlidingWindow, Unlimited
 from relaunch.kernel.group import Group, Strategy
+from relaunch.fleet.paths import socket_of, socket_path, store_of
 from relaunch.units import parse_duration, read_text
 
 __all__ = [
@@ -77,6 +78,9 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 _SIZE = re.compile(r"\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*")
 _UNITS = {None: 1, "B": 1, "KB": 10**3, "KiB": 2**10, "MB": 10**6, "MiB": 2**20, "GB": 10**9, "GiB": 2**30}
+
+# tomllib's words for a table declared twice (a duplicate workload or group name).
+_TWICE = re.compile(r"Cannot declare \((.*)\) twice \((at line \d+)")
 
 _FLEET_KEYS = {"store", "id", "logs", "log_max_bytes", "log_backups", "stop_grace"}
 _COMMON_KEYS = {"policy", "preset", "health"}
@@ -162,12 +166,7 @@ class FleetConfig:
     @property
     def socket(self) -> Path:
         """The control socket: next to the store."""
-        return self.store.with_name(self.store.name + ".sock")
-
-
-def socket_path(config_file: str | os.PathLike[str]) -> Path:
-    """The control socket of the fleet file at ``config_file`` (next to its store)."""
-    return load(config_file).socket
+        return socket_of(self.store)
 
 
 class _Where:
@@ -196,6 +195,10 @@ def load(path: str | os.PathLike[str]) -> FleetConfig:
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not a TOML file: byte {error.start} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
+        twice = _TWICE.match(str(error))
+        if twice:
+            table = ".".join(re.findall(r"'([^']*)'", twice.group(1)))
+            raise ConfigError(f"{path}: [{table}] declared twice ({twice.group(2)}): names must be unique") from None
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     return _fleet(path, data)
 
@@ -209,7 +212,9 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
     where = _Where(path, "fleet")
     _known(where, fleet, _FLEET_KEYS)
     folder = path.parent
-    store = folder / _string(where, "store", fleet.get("store", "relaunch.db"))
+    store = store_of(path, fleet)
+    if isinstance(store, str):
+        raise where.fail("store", store)
     supervisor_id = _string(where, "id", fleet.get("id", "relaunch"))
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,30}", supervisor_id):
         raise where.fail("id", f"must be lower-case letters, digits, '.', '-', '_' (at most 31), got {supervisor_id!r}")

@@ -1,0 +1,17 @@
+"""``relaunch ctl restart NAME``: stop NAME if it runs, then start it."""
+
+from __future__ import annotations
+
+from relaunch.fleet.api import FleetControl
+from relaunch.fleet.commands.base import WorkloadCommand
+
+__all__ = ["Restart"]
+
+
+class Restart(WorkloadCommand):
+    name = "restart"
+    help = "stop NAME if it runs, then start it"
+    done = "restarted"
+
+    def act(self, fleet: FleetControl, name: str) -> None:
+        fleet.restart(name)

@@ -1,0 +1,17 @@
+"""``relaunch ctl start NAME``: start NAME now, a given-up one too."""
+
+from __future__ import annotations
+
+from relaunch.fleet.api import FleetControl
+from relaunch.fleet.commands.base import WorkloadCommand
+
+__all__ = ["Start"]
+
+
+class Start(WorkloadCommand):
+    name = "start"
+    help = "start NAME now, a given-up one too"
+    done = "started"
+
+    def act(self, fleet: FleetControl, name: str) -> None:
+        fleet.start(name)
