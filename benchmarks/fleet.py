@@ -70,7 +70,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import ctypes
-import importlib.util
 import json
 import math
 import os
@@ -281,11 +280,14 @@ def pm2_path() -> Path:
 
 
 def run_available() -> bool:
-    """Whether the relaunch on this path has ``relaunch run`` (its fleet daemon), without importing it."""
-    spec = importlib.util.find_spec("relaunch")
-    if spec is None or spec.origin is None:
-        return False
-    return (Path(spec.origin).parent / "fleet" / "daemon.py").exists()
+    """Whether the relaunch on this path has the commands ``relaunch run`` and ``relaunch ctl``."""
+    for command in ("run", "ctl"):
+        proc = subprocess.run(
+            relaunch_command(command, "--help"), capture_output=True, env=_env(), check=False
+        )
+        if proc.returncode != 0:
+            return False
+    return True
 
 
 def relaunch_command(*args: str) -> list[str]:
@@ -295,7 +297,7 @@ def relaunch_command(*args: str) -> list[str]:
 
 def _check_run() -> None:
     if not run_available():
-        raise RuntimeError("this relaunch has no `relaunch run` (no relaunch/fleet/daemon.py)")
+        raise RuntimeError("this relaunch has no `relaunch run` and `relaunch ctl` commands")
 
 
 #: What each peer needs before its first run: installed into CACHE, or found.
@@ -423,7 +425,7 @@ class RunFleet(Fleet):
     def status(self) -> tuple[dict[str, dict[str, Any]], float]:
         """``ctl status``'s row of each workload, by name, and the command's wall time (s)."""
         reply, took = self.ctl("status")
-        rows = {row["name"]: row for row in reply}
+        rows = {row["name"]: row for row in reply["workloads"]}
         names = {p.name for p in self.programs}
         if set(rows) != names:
             raise RuntimeError(f"ctl status names {len(rows)} workloads, not the {len(names)} of the file")
@@ -493,7 +495,7 @@ class RunFleet(Fleet):
             "reload_restarted": len(restarted),
             "reload_exact": restarted == {target.name},
             "reload_others": sorted(restarted - {target.name})[:10],
-            "reload_reply": reply,
+            "reload_reply": {key: reply[key] for key in ("added", "removed", "restarted")},
             "reload_ms": round(took * 1e3, 1),
         }
 

@@ -158,7 +158,9 @@ def test_three_files_describe_the_same_fleet(tmp_path: Path) -> None:
 
 def test_fleet_file_reads_as_relaunch_reads_it(tmp_path: Path) -> None:
     """relaunch's own fleet-file loader reads fleet.toml as the same programs, each with the policy "restart at once, forever" the Python-API row uses, output inherited."""
-    config = pytest.importorskip("relaunch.fleet.config", reason="this relaunch has no fleet file format")
+    config = pytest.importorskip(
+        "relaunch.fleet.config", reason="relaunch.fleet.config does not import in this relaunch"
+    )
     from relaunch import Mode, Policy
     from relaunch.kernel import Constant, Unlimited
 
@@ -176,7 +178,9 @@ def test_fleet_file_reads_as_relaunch_reads_it(tmp_path: Path) -> None:
 
 def test_a_changed_program_is_a_changed_definition(tmp_path: Path) -> None:
     """The reload check's edit changes exactly one workload's definition, as relaunch compares them."""
-    config = pytest.importorskip("relaunch.fleet.config", reason="this relaunch has no fleet file format")
+    config = pytest.importorskip(
+        "relaunch.fleet.config", reason="relaunch.fleet.config does not import in this relaunch"
+    )
     programs = _programs(tmp_path)
     before, after = tmp_path / "before.toml", tmp_path / "after.toml"
     before.write_text(fleetfiles.relaunch_toml(programs))
