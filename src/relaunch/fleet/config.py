@@ -53,7 +53,7 @@ from typing import Any
 from relaunch import policyfile
 from relaunch.kernel import HealthCheck, Policy, PolicyError, SlidingWindow, Unlimited
 from relaunch.kernel.group import Group, Strategy
-from relaunch.fleet.paths import socket_of, socket_path, store_of
+from relaunch.fleet.paths import DEFAULT_FILE, socket_of, socket_path, store_of
 from relaunch.units import parse_duration, read_text
 
 __all__ = [
@@ -68,9 +68,6 @@ __all__ = [
     "load",
     "socket_path",
 ]
-
-#: The file ``relaunch run`` and ``relaunch ctl`` read when none is named.
-DEFAULT_FILE = "relaunch.toml"
 
 #: Workload names, as ``relaunch supervise`` takes them (Docker's container-name characters, at
 #: most a DNS label's 63), so a name is also a container name and a log file name.

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from relaunch.fleet import control
 from relaunch.fleet.commands import get_commands
+from relaunch.fleet.paths import DEFAULT_FILE
 
 __all__ = ["EXIT_CODES", "ctl_main"]
 
@@ -31,7 +32,7 @@ EXIT_CODES = {
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_DAEMON, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 PROG = "relaunch ctl"
-DEFAULT_CONFIG = "relaunch.toml"
+DEFAULT_CONFIG = DEFAULT_FILE
 
 
 class _Usage(Exception):
@@ -75,8 +76,8 @@ def _parser() -> _Parser:
 def _socket(args: argparse.Namespace) -> Path:
     if args.socket is not None:
         return Path(args.socket)
-    # Imported here: reading a fleet file needs the policy machinery, which --socket does not.
-    from relaunch.fleet.config import socket_path
+    # Only the [fleet] store key is read (paths.py): ctl never imports the kernel.
+    from relaunch.fleet.paths import socket_path
 
     return socket_path(args.config)
 

@@ -40,7 +40,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Collection, Callable, Iterable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -226,9 +226,11 @@ class TimedStore:
     def load(self) -> dict[str, WorkloadRecord]:
         return self._store.load()
 
-    def commit(self, records: Iterable[WorkloadRecord], cursor: str | None) -> None:
+    def commit(
+        self, records: Iterable[WorkloadRecord], cursor: str | None, forgotten: Collection[str] = ()
+    ) -> None:
         began = time.perf_counter()
-        self._store.commit(records, cursor)
+        self._store.commit(records, cursor, forgotten)
         self._observe(time.perf_counter() - began)
 
     def close(self) -> None:

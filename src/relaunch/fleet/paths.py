@@ -13,8 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_STORE", "socket_of", "socket_path", "store_of"]
+__all__ = ["DEFAULT_FILE", "DEFAULT_STORE", "socket_of", "socket_path", "store_of"]
 
+#: The fleet file ``relaunch run`` and ``relaunch ctl`` read when none is named.
+DEFAULT_FILE = "relaunch.toml"
 #: The store's file name when ``[fleet] store`` is absent, in the fleet file's folder.
 DEFAULT_STORE = "relaunch.db"
 

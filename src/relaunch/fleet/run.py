@@ -2,22 +2,21 @@
 
 Everything that can be wrong with the input is found before anything starts, and reported as
 one line naming the file, table and key (exit 2): the whole file is checked by ``config.load``;
-a store held by another live ``relaunch run`` is refused by the store's own lock (the holder's
-pid in the message); a bad ``--metrics`` address names itself. The control socket is bound
+a bad ``--metrics`` address names itself; a store held by another live ``relaunch run`` is
+refused by the store's own lock (the holder's pid in the message). The control socket is bound
 only once the store is ours, so a refused second daemon never touches the first one's socket.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
-from relaunch.adapters.runtime import SupervisorError
-from relaunch.fleet.api import FleetError
-from relaunch.fleet.config import ConfigError, load
+from relaunch.fleet.paths import DEFAULT_FILE
 
-__all__ = ["run"]
+__all__ = ["add_arguments", "run", "run_main"]
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -27,24 +26,47 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="?", default=DEFAULT_FILE, help=f"the fleet file (default ./{DEFAULT_FILE})")
+    parser.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics there (e.g. 127.0.0.1:9100); none by default",
+    )
+    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only, not every decision")
+
+
+def run_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="relaunch run", description="Supervise every workload of a fleet file.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(args.file, metrics_address=args.metrics, quiet=args.quiet)
+
+
 def run(file: str, *, metrics_address: str | None = None, quiet: bool = False) -> int:
     """Supervise the fleet in ``file`` until SIGTERM or SIGINT; the exit code."""
+    from relaunch.adapters.runtime import SupervisorError
+    from relaunch.adapters.store import SqliteStore
+    from relaunch.fleet.api import FleetError
+    from relaunch.fleet.commands import get_commands
+    from relaunch.fleet.config import ConfigError, load
+    from relaunch.fleet.control import ControlServer
+    from relaunch.fleet.daemon import Fleet
+    from relaunch.fleet.metrics import FleetMetrics, TimedStore, parse_address
+
+    try:
+        config = load(file)
+        if metrics_address is not None:
+            parse_address(metrics_address)
+    except (ConfigError, ValueError) as error:
+        return _fail(str(error))
+    if not config.store.parent.is_dir():
+        return _fail(f"{config.path}: [fleet] store: the folder {str(config.store.parent)!r} does not exist")
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    try:
-        config = load(file)
-    except ConfigError as error:
-        return _fail(str(error))
-    if not config.store.parent.is_dir():
-        return _fail(f"{config.path}: [fleet] store: the folder {str(config.store.parent)!r} does not exist")
-    from relaunch.adapters.store import SqliteStore
-    from relaunch.fleet.control import ControlServer
-    from relaunch.fleet.daemon import Fleet
-    from relaunch.fleet.metrics import FleetMetrics, TimedStore, serve
-
     metrics = None if metrics_address is None else FleetMetrics()
     store = SqliteStore(config.store)
     try:
@@ -54,22 +76,21 @@ def run(file: str, *, metrics_address: str | None = None, quiet: bool = False) -
             store=store if metrics is None else TimedStore(store, metrics.observe_commit),
         )
     except (SupervisorError, OSError, ValueError) as error:  # StoreBusy names the live holder
-        return _fail(f"{config.store}: {error}")
-    closers = []
+        return _fail(str(error))
+    closers: list[Callable[[], None]] = []
     try:
         if config.logs is not None:
             config.logs.mkdir(parents=True, exist_ok=True)
         try:
-            control = ControlServer(config.socket, fleet)
+            closers.append(ControlServer(config.socket, fleet, get_commands()).close)
         except (OSError, ValueError) as error:
             return _fail(f"control socket {config.socket}: {error}")
-        closers.append(control.close)
-        if metrics is not None:
-            metrics.bind(fleet, fleet.supervisor.store_health)
+        if metrics is not None and metrics_address is not None:
+            metrics.bind(fleet, lambda: fleet.supervisor.store_health().ok)
             try:
-                closers.append(serve(metrics_address or "", metrics.registry).close)
+                closers.append(metrics.serve(metrics_address).close)
             except (OSError, ValueError) as error:
-                return _fail(f"--metrics {metrics_address}: {error}")
+                return _fail(str(error))
         try:
             return fleet.serve()
         except FleetError as error:
@@ -78,9 +99,3 @@ def run(file: str, *, metrics_address: str | None = None, quiet: bool = False) -
         for close in reversed(closers):
             close()
         fleet.close()
-
-
-def default_file() -> Path:
-    from relaunch.fleet.config import DEFAULT_FILE
-
-    return Path(DEFAULT_FILE)

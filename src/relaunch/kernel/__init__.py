@@ -45,7 +45,18 @@ from .policy import Policy
 from .stability import Stability
 from .state import State
 from .tables import CAUSES, RESTARTS, CauseRule
-from .vocabulary import Action, Cause, Exhausted, ExitClass, Lost, Mode, Reset, Rule, StartFailed
+from .vocabulary import (
+    Action,
+    Cause,
+    Exhausted,
+    ExitClass,
+    Lost,
+    Mode,
+    Reset,
+    Rule,
+    StartFailed,
+    Strategy,
+)
 
 __all__ = [
     "CAUSES",
@@ -94,6 +105,7 @@ __all__ = [
     "StartFailed",
     "State",
     "StateError",
+    "Strategy",
     "Table",
     "TumblingWindow",
     "Unlimited",

@@ -8,6 +8,10 @@ changes one. New budgets (for a system whose rule fits none of these) subclass :
 Times are the restart's own time (``restart_at``: the run's end plus the delay), so that a window
 budget bounds the restarts themselves, jitter included; ``failed_at`` is there for budgets that
 count failures instead.
+
+``remaining`` says how many restarts a budget would still admit at a given time, one straight after
+another (each failing at once): what a status column shows as "budget left" and what the
+``relaunch_budget_remaining`` gauge exports. It is a reading, never a decision.
 """
 
 from __future__ import annotations
@@ -92,6 +96,15 @@ class Budget(abc.ABC):
         return self.admit(used, failed_at, restart_at)
 
     @abc.abstractmethod
+    def remaining(self, used: BudgetState, at: float) -> float:
+        """How many restarts ``admit`` would accept at ``at``, one after another, or ``math.inf``.
+
+        Each restart is taken to fail and be restarted at ``at`` itself (``failed_at`` and
+        ``restart_at`` both ``at``), so this is what is left if the workload crash-looped from now.
+        """
+        ...
+
+    @abc.abstractmethod
     def reset(self, used: BudgetState, at: float) -> BudgetState:
         """The budget state after a stable run that ended at ``at`` resets the budget."""
         ...
@@ -117,6 +130,9 @@ class Unlimited(Budget):
 
     def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
         return 0
+
+    def remaining(self, used: BudgetState, at: float) -> float:
+        return math.inf
 
     def reset(self, used: BudgetState, at: float) -> BudgetState:
         return 0
@@ -146,6 +162,10 @@ class CountBudget(Budget):
 
     def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
         return used + 1 if used < self.max_restarts else None
+
+    def remaining(self, used: BudgetState, at: float) -> float:
+        spent: int = used
+        return max(0, self.max_restarts - spent)
 
     def reset(self, used: BudgetState, at: float) -> BudgetState:
         return 0
@@ -228,6 +248,10 @@ class SlidingWindow(Budget):
         times.insert(bisect_right(times, restart_at), restart_at)
         return (number + 1, _chunked(times))
 
+    def remaining(self, used: BudgetState, at: float) -> float:
+        # Restarts recorded after ``at`` (a restart scheduled beyond a reading) count as admit counts them.
+        return max(0, self.max_restarts - self._live(used, at)[0])
+
     def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
         if self.max_restarts == 0:
             return math.inf
@@ -281,6 +305,14 @@ class FixedWindow(Budget):
         if restart_at - begin > self.interval:
             begin, counted = restart_at, 0
         return (begin, counted + 1) if counted < self.limit else None
+
+    def remaining(self, used: BudgetState, at: float) -> float:
+        begin: float
+        counted: int
+        begin, counted = used
+        if at - begin > self.interval:  # the next restart opens a fresh window
+            return self.limit
+        return max(0, self.limit - counted)
 
     def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
         if self.limit == 0:
@@ -336,6 +368,15 @@ class TumblingWindow(Budget):
     def admit(self, used: BudgetState, failed_at: float, restart_at: float) -> BudgetState | None:
         begin, failures = self._count(used, failed_at)
         return (begin, failures) if failures <= self.limit else None
+
+    def remaining(self, used: BudgetState, at: float) -> float:
+        begin: float
+        failures: int
+        begin, failures = used
+        if at - begin > self.interval:  # the next failure reopens the window
+            return self.limit
+        # A waited restart leaves the count above the limit (admit_waited).
+        return max(0, self.limit - failures)
 
     def earliest(self, used: BudgetState, failed_at: float, restart_at: float) -> float:
         # Nomad restarts nothing at all with ``attempts = 0``, whatever the mode.
@@ -397,6 +438,16 @@ class UnstableRuns(Budget):
         if failed_at - first < self.horizon and failed_at - run_start < self.min_uptime:
             unstable += 1
         return (first, unstable, restart_at) if unstable < self.limit else None
+
+    def remaining(self, used: BudgetState, at: float) -> float:
+        first, unstable, run_start = used
+        # The run under way counts if it is still short at ``at``; each restart after it runs for
+        # no time at all, which is unstable unless min_uptime is 0. Past the horizon nothing counts.
+        within = at - first < self.horizon
+        unstable += within and at - run_start < self.min_uptime
+        if unstable >= self.limit:  # admit refuses even an uncounted failure then
+            return 0
+        return self.limit - unstable if within and self.min_uptime > 0 else math.inf
 
     def reset(self, used: BudgetState, at: float) -> BudgetState:
         return (at, 0, at)

@@ -205,6 +205,22 @@ class Policy:
             and self.stability.holds(outcome.duration)
         )
 
+    def remaining(self, state: State, at: float) -> float:
+        """How many more restarts the budget admits at ``at`` (``Budget.remaining``); 0 once given up.
+
+        A reading for status and metrics ("budget left"): it decides nothing.
+        """
+        if type(state) is not State:
+            raise StateError(f"state: must be a State, got {type(state).__name__}")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+            raise StateError(f"remaining.at: must be a finite number, got {at!r}")
+        if state.given_up:
+            return 0
+        try:
+            return self.budget.remaining(state.budget, float(at))
+        except (TypeError, ValueError, IndexError) as error:
+            raise _foreign_budget(self.budget, error) from None
+
     def decide(self, state: State, outcome: Outcome) -> Decision:
         """What to do after ``outcome``, given ``state``. Pure: same inputs, same decision."""
         # This is the hot path (one call per workload exit): see the constants block at the top.

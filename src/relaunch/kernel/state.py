@@ -19,7 +19,7 @@ from .vocabulary import Rule
 if TYPE_CHECKING:
     from .budget import BudgetState
 
-__all__ = ["SCHEMA", "State", "make_state", "replace"]
+__all__ = ["SCHEMA", "State", "budget_from_json", "budget_to_json", "make_state", "replace"]
 
 #: Version of the ``to_dict`` format; ``from_dict`` refuses any other.
 SCHEMA = 1
@@ -100,7 +100,7 @@ class State(tuple[int, int, int, int, "BudgetState", float, float, "Rule | None"
             "attempt": attempt,
             "step": step,
             "restarts": restarts,
-            "budget": _budget_to_json(budget),
+            "budget": budget_to_json(budget),
             "previous_delay": previous,
             "last_at": last_at,
             "given_up": None if given_up is None else given_up.value,
@@ -131,7 +131,7 @@ class State(tuple[int, int, int, int, "BudgetState", float, float, "Rule | None"
             _count("attempt", data["attempt"]),
             _count("step", data["step"]),
             _count("restarts", data["restarts"]),
-            _budget_from_json("state.budget", data["budget"]),
+            budget_from_json("state.budget", data["budget"]),
             _time("previous_delay", data["previous_delay"], minimum=0.0),
             _time("last_at", data["last_at"]),
             None if given_up is None else _GIVE_UP_RULES[given_up],
@@ -202,15 +202,17 @@ def _time(key: str, value: object, minimum: float = -math.inf) -> float:
     return float(value)
 
 
-def _budget_to_json(budget: BudgetState) -> Any:
+def budget_to_json(budget: BudgetState) -> Any:
+    """A budget state as JSON (tuples become lists): for every state that holds one."""
     if isinstance(budget, tuple):
-        return [_budget_to_json(item) for item in budget]
+        return [budget_to_json(item) for item in budget]
     return budget
 
 
-def _budget_from_json(path: str, value: object) -> BudgetState:
+def budget_from_json(path: str, value: object) -> BudgetState:
+    """The budget state ``budget_to_json`` wrote; a :class:`StateError` names ``path`` otherwise."""
     if isinstance(value, list):
-        return tuple(_budget_from_json(f"{path}[{i}]", item) for i, item in enumerate(value))
+        return tuple(budget_from_json(f"{path}[{i}]", item) for i, item in enumerate(value))
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise StateError(f"{path}: must be a finite number or a list of them, got {value!r}")
     return value

@@ -3,7 +3,8 @@
 This module must import nothing but the standard library's ``enum``, and nothing from relaunch,
 so that any kernel module can import it without an import circle (the rule supervisord's
 ``supervisor/states.py`` states in its first lines). What each word *does* lives elsewhere: the
-mode table and the per-cause table in ``policy.py``, the wording in ``_explain.py``.
+mode table and the per-cause table in ``policy.py``, the group rule in ``group.py``, the wording in
+``_explain.py``.
 
 The plain enums hash by identity (``__hash__ = object.__hash__``): their members are singletons
 compared by identity anyway, and ``enum.Enum.__hash__`` is a Python function, which made a dict
@@ -15,7 +16,18 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Action", "Cause", "Exhausted", "ExitClass", "Lost", "Mode", "Reset", "Rule", "StartFailed"]
+__all__ = [
+    "Action",
+    "Cause",
+    "Exhausted",
+    "ExitClass",
+    "Lost",
+    "Mode",
+    "Reset",
+    "Rule",
+    "StartFailed",
+    "Strategy",
+]
 
 
 class Action(enum.Enum):
@@ -160,3 +172,19 @@ class Lost(enum.Enum):
     #: Docker's restore at daemon start: it asks a restart manager rebuilt with the persisted
     #: restart count, so a spent ``on-failure:N`` stays down, and restarts the others afresh.
     RESTORE = "restore"
+
+
+class Strategy(enum.Enum):
+    """Which members of a group a member's restart takes with it (OTP's restart strategies).
+
+    The table of what each one does is ``group.TAKES_WITH``.
+    """
+
+    __hash__ = object.__hash__
+
+    #: Only the member itself.
+    ONE_FOR_ONE = "one_for_one"
+    #: Every other member too.
+    ONE_FOR_ALL = "one_for_all"
+    #: The members started after it (they depend on it).
+    REST_FOR_ONE = "rest_for_one"

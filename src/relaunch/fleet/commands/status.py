@@ -9,9 +9,16 @@ from typing import Any
 
 from relaunch.fleet.api import FleetControl, FleetError
 from relaunch.fleet.commands.base import Command, Reply, ok
-from relaunch.units import span
 
 __all__ = ["Status"]
+
+def _span(seconds: float) -> str:
+    # Imported when a table is drawn: relaunch's one duration format lives with the kernel's
+    # reasons, and `ctl status --json` (a monitoring loop) should not pay the kernel's import.
+    from relaunch.units import span
+
+    return span(seconds)
+
 
 _NONE = "-"
 
@@ -23,7 +30,7 @@ def _run(row: Mapping[str, Any]) -> str:
 
 
 def _uptime(row: Mapping[str, Any]) -> str:
-    return _NONE if row["uptime"] is None else span(row["uptime"])
+    return _NONE if row["uptime"] is None else _span(row["uptime"])
 
 
 def _budget(row: Mapping[str, Any]) -> str:
@@ -71,7 +78,7 @@ class Status(Command):
 
         def next_start(row: Mapping[str, Any]) -> str:
             at = row["restart_at"]
-            return _NONE if at is None else f"in {span(max(0.0, at - now))}"
+            return _NONE if at is None else f"in {_span(max(0.0, at - now))}"
 
         columns: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [("NAME", _optional("name"))]
         if any(row["group"] is not None for row in rows):
