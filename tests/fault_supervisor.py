@@ -5,7 +5,8 @@ Run as ``python tests/fault_supervisor.py CONFIG.json``. CONFIG names the store,
 ``image``: the workloads are containers on that engine, not processes), ``nofile`` (a
 RLIMIT_NOFILE to run under), ``run_for`` (seconds, then close and exit 0; absent: run until
 killed) and ``report`` (a file that gets the pid the runtime tracks for each process workload,
-written after close). Every process spawn is printed as ``spawned NAME PID`` on stdout the moment
+written after close). A process workload may name ``stdout`` (``path``, ``max_bytes``,
+``backups``): its output goes to that log file. Every process spawn is printed as ``spawned NAME PID`` on stdout the moment
 the runtime logs it, so a test can SIGKILL this process right after a spawn.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from relaunch import Constant, CountBudget, Policy
 from relaunch.adapters.docker import ContainerSpec, DockerRuntime
+from relaunch.adapters.logfiles import LogFile
 from relaunch.adapters.process import ProcessRuntime, ProcessSpec
 from relaunch.adapters.supervisor import Supervisor
 
@@ -49,7 +51,9 @@ def main() -> int:
     for w in config["workloads"]:
         policy = Policy(backoff=Constant(w.get("delay", 0.0)), budget=CountBudget(w.get("restarts", 1000)))
         if engine is None:
-            sup.add(w["name"], ProcessSpec(w["argv"]), policy)
+            log = w.get("stdout")
+            stdout = None if log is None else LogFile(log["path"], log["max_bytes"], log["backups"])
+            sup.add(w["name"], ProcessSpec(w["argv"], stdout=stdout), policy)
         else:
             sup.add(w["name"], ContainerSpec(engine["image"], w["argv"], {"network_mode": "none"}), policy)
     print("ready", flush=True)

@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import presets
+    from . import presets as presets
     from .kernel import *  # noqa: F403 -- the kernel's names are the package's public surface
 
 __version__ = "0.1.0"

@@ -40,6 +40,7 @@ from .kernel import (
     FixedWindow,
     FullJitter,
     Geometric,
+    Group,
     ImmediateFirst,
     Jitter,
     Linear,
@@ -54,6 +55,7 @@ from .kernel import (
     SlidingWindow,
     Stability,
     StartFailed,
+    Strategy,
     Table,
     TumblingWindow,
     Unlimited,
@@ -69,6 +71,7 @@ __all__ = [
     "crash_loops",
     "drive",
     "exit_rules",
+    "groups",
     "jitters",
     "outcomes",
     "policies",
@@ -260,3 +263,18 @@ def crash_loops(policy: Policy, min_size: int = 1, max_size: int = 40) -> st.Sea
         durations = st.floats(min_value=0.0, max_value=max(0.0, stability.after - 1e-6))
     crash = st.builds(Run, durations, exit_code=st.just(1))
     return st.lists(crash, min_size=min_size, max_size=max_size)
+
+
+#: Short member names, so that failing examples read well.
+_member_names = st.text(alphabet="abcdefgh", min_size=1, max_size=3)
+
+
+def groups(budget: st.SearchStrategy[Budget] | None = None, max_members: int = 6) -> st.SearchStrategy[Group]:
+    """Any valid group: any strategy, 1 to ``max_members`` distinct members, any shared budget."""
+    return st.builds(
+        Group,
+        name=_member_names,
+        strategy=st.sampled_from(Strategy),
+        members=st.lists(_member_names, min_size=1, max_size=max_members, unique=True).map(tuple),
+        budget=budget if budget is not None else budgets(),
+    )

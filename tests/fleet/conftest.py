@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -26,7 +27,5 @@ def fleets(tmp_path: Path) -> Iterator[list[RunningFleet]]:
             except OSError:
                 continue
             if f"FLEET_TEST_DIR={tmp_path}".encode() in env.split(b"\0"):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(entry), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass

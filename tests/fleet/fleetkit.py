@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from relaunch.fleet.control import request
+from relaunch.fleet.control import ControlError, request
 
 T = TypeVar("T")
 
@@ -87,7 +87,12 @@ class RunningFleet:
     def start(self, *, ready: bool = True) -> RunningFleet:
         log = open(self.folder / "run.log", "a")  # noqa: SIM115 - kept open by the child
         self.proc = subprocess.Popen(
-            self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            self.command(),
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         log.close()
         if ready:
@@ -99,7 +104,7 @@ class RunningFleet:
             raise AssertionError(f"relaunch run exited {self.proc.returncode}: {self.log()}")
         try:
             return bool(request(self.socket, "status", {}, timeout=2.0).get("ok"))
-        except Exception:
+        except (OSError, ControlError):  # not listening yet
             return False
 
     def log(self) -> str:

@@ -26,7 +26,7 @@ health = { http = "http://127.0.0.1:8000/", interval = "5s", retries = 2 }
 [workload.worker]
 exec = ["sh", "-c", "exit 1"]
 stderr = "stdout"
-policy = { mode = "on-failure", backoff = { kind = "constant", delay = "2s" } }
+policy = { mode = "on-failure", backoff = { kind = "constant", seconds = "2s" } }
 
 [workload.box]
 image = "busybox"
@@ -55,12 +55,19 @@ def test_a_good_file(tmp_path: Path) -> None:
     assert web.argv == ("python3", "-m", "http.server")
     assert web.env == {"PORT": "8000"}
     assert web.policy.name == "kubernetes"
-    assert web.health is not None and web.health.probe == "http" and web.health.retries == 2
-    assert web.stdout is not None and web.stdout.path == tmp_path / "out" / "web.stdout.log"
-    assert (web.stdout.max_bytes, web.stdout.backups) == (2**20, 2)
-    assert isinstance(worker, ExecWorkload) and worker.stderr == "stdout"
+    assert web.health is not None
+    assert (web.health.probe, web.health.retries) == ("http", 2)
+    assert web.stdout is not None
+    assert (web.stdout.path, web.stdout.max_bytes, web.stdout.backups) == (
+        tmp_path / "out" / "web.stdout.log",
+        2**20,
+        2,
+    )
+    assert isinstance(worker, ExecWorkload)
+    assert worker.stderr == "stdout"
     assert worker.group == web.group == "g"
-    assert isinstance(box, ContainerWorkload) and box.network == "none" and box.group is None
+    assert isinstance(box, ContainerWorkload)
+    assert (box.network, box.group) == ("none", None)
     (group,) = config.groups
     assert group.strategy is Strategy.REST_FOR_ONE
     assert group.members == ("worker", "web")
@@ -73,7 +80,9 @@ def test_definitions_tell_a_changed_entry(tmp_path: Path) -> None:
     again = load(write(tmp_path, GOOD))
     edited = load(write(tmp_path, GOOD.replace('"sh", "-c", "exit 1"', '"sh", "-c", "exit 2"')))
     assert [w.definition for w in first.workloads] == [w.definition for w in again.workloads]
-    changed = [a.name for a, b in zip(first.workloads, edited.workloads, strict=True) if a.definition != b.definition]
+    changed = [
+        a.name for a, b in zip(first.workloads, edited.workloads, strict=True) if a.definition != b.definition
+    ]
     assert changed == ["worker"]
 
 
@@ -81,26 +90,50 @@ def test_definitions_tell_a_changed_entry(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('[workload.a]\nexec = ["x"]\nbogus = 1\n', "[workload.a] bogus: unknown key"),
-        ('[workload.a]\nexec = ["x"]\n[workload.a]\nexec = ["y"]\n', "[workload.a] declared twice (at line 3)"),
+        (
+            '[workload.a]\nexec = ["x"]\n[workload.a]\nexec = ["y"]\n',
+            "[workload.a] declared twice (at line 3)",
+        ),
         ('[workload.a]\nexec = ["x"]\npolicy = "nope"\n', "[workload.a] policy:"),
-        ('[workload.a]\nexec = ["x"]\npreset = "kubernetes"\npolicy = "docker"\n', "[workload.a] preset: give policy or preset"),
-        ('[workload.a]\nexec = ["x"]\npolicy = { preset = "kubernetes", initial_delay = "ten" }\n', "[workload.a] policy:"),
+        (
+            '[workload.a]\nexec = ["x"]\npreset = "kubernetes"\npolicy = "docker"\n',
+            "[workload.a] preset: give policy or preset",
+        ),
+        (
+            '[workload.a]\nexec = ["x"]\npolicy = { preset = "kubernetes", initial_delay = "ten" }\n',
+            "[workload.a] policy:",
+        ),
         ('[fleet]\nstop_grace = "soon"\n[workload.a]\nexec = ["x"]\n', "[fleet] stop_grace:"),
-        ('[workload.a]\nexec = []\n', "[workload.a] exec: must be a non-empty list"),
+        ("[workload.a]\nexec = []\n", "[workload.a] exec: must be a non-empty list"),
         ('[workload.a]\nimage = "x"\nexec = ["x"]\n', "[workload.a] exec: a workload is a command"),
         ('[workload."a b"]\nexec = ["x"]\n', "[workload.a b] name: must be"),
         ('[workload.a]\nexec = ["x"]\ncwd = "/no/such/dir"\n', "[workload.a] cwd: no such folder"),
         ('[workload.a]\nexec = ["x"]\nuser = "no-such-user-here"\n', "[workload.a] user: no such user"),
         ('[workload.a]\nexec = ["x"]\nhealth = { tcp = 99999 }\n', "[workload.a] health.tcp: must be a port"),
-        ('[workload.a]\nimage = "x"\nhealth = { tcp = 80 }\n', "[workload.a] health.tcp: a container's health"),
-        ('[workload.a]\nexec = ["x"]\n[group.g]\nmembers = ["a", "b"]\n', "[group.g] members: no workload 'b'"),
-        ('[workload.a]\nexec = ["x"]\n[group.g]\nmembers = ["a"]\nstrategy = "all"\n', "[group.g] strategy: must be one of"),
+        (
+            '[workload.a]\nimage = "x"\nhealth = { tcp = 80 }\n',
+            "[workload.a] health.tcp: a container's health",
+        ),
+        (
+            '[workload.a]\nexec = ["x"]\n[group.g]\nmembers = ["a", "b"]\n',
+            "[group.g] members: no workload 'b'",
+        ),
+        (
+            '[workload.a]\nexec = ["x"]\n[group.g]\nmembers = ["a"]\nstrategy = "all"\n',
+            "[group.g] strategy: must be one of",
+        ),
         (
             '[workload.a]\nexec = ["x"]\n[group.g]\nmembers = ["a"]\n[group.h]\nmembers = ["a"]\n',
             "[group.h] members: 'a' is already in group 'g'",
         ),
-        ('[workload.a]\nexec = ["x"]\nlog_max_bytes = "lots"\n', "[workload.a] log_max_bytes: must be a size"),
-        ('[fleet]\nlogs = "none"\n[workload.a]\nexec = ["x"]\nstdout = "file"\n', "[workload.a] stdout: 'file' needs"),
+        (
+            '[workload.a]\nexec = ["x"]\nlog_max_bytes = "lots"\n',
+            "[workload.a] log_max_bytes: must be a size",
+        ),
+        (
+            '[fleet]\nlogs = "none"\n[workload.a]\nexec = ["x"]\nstdout = "file"\n',
+            "[workload.a] stdout: 'file' needs",
+        ),
         ("[fleet]\n", "workload: the file names no workload"),
         ("workloads = 1\n", "workloads: unknown table or key"),
         ('[workload.a]\nexec = ["x"\n', "not valid TOML"),

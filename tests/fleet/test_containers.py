@@ -8,8 +8,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from fleet.fleetkit import RunningFleet, exec_table, marked, toml_list, toml_string, wait_for
 from conftest import IMAGE
+from fleet.fleetkit import RunningFleet, exec_table, marked, toml_list, toml_string, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -42,8 +42,10 @@ def test_a_container_and_a_command_in_one_file(
 
     fleet.ctl("restart", name="box")
     wait_for(
-        lambda: docker_client.containers.get(name).attrs["State"]["StartedAt"] != started
-        and fleet.all_running(["box"]),
+        lambda: (
+            docker_client.containers.get(name).attrs["State"]["StartedAt"] != started
+            and fleet.all_running(["box"])
+        ),
         60,
         "the container restarted",
     )

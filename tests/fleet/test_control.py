@@ -9,11 +9,9 @@ import os
 import shutil
 import socket
 import stat
-import sys
 import tempfile
 import threading
 import time
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -629,23 +627,18 @@ def test_requests_from_many_threads_at_once(server: ControlServer, fleet: Memory
 
 
 def test_ctl_finds_the_socket_from_the_fleet_file(
-    server: ControlServer, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    server: ControlServer, sock_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    """-c FILE (default ./relaunch.toml) asks the fleet file's module for the socket; its ValueError is exit 2."""
-    asked: list[str] = []
-
-    def socket_path(config: str) -> Path:
-        asked.append(config)
-        if config == "bad.toml":
-            raise ValueError("bad.toml: [fleet]: unknown key 'stroe'")
-        return server.path
-
-    # The fleet file's reader stands in by the one function ctl uses, so that this test is about
-    # ctl's part (which file it asks about, what it does with the answer) and not the file format.
-    monkeypatch.setitem(sys.modules, "relaunch.fleet.config", types.SimpleNamespace(socket_path=socket_path))
+    """-c FILE (default ./relaunch.toml) finds <store>.sock beside the file's store; a bad file is exit 2."""
+    # The server's socket is fleet.sock in sock_dir: a fleet file whose store is "fleet" names it.
+    (sock_dir / "relaunch.toml").write_text('[fleet]\nstore = "fleet"\n')
+    (sock_dir / "other.toml").write_text('[fleet]\nstore = "fleet"\n')
+    (sock_dir / "bad.toml").write_text("[fleet]\nstore = 3\n")
+    monkeypatch.chdir(sock_dir)
     assert ctl_main(["status"]) == 0
-    assert ctl_main(["-c", "fleet.toml", "status"]) == 0
-    assert asked == ["relaunch.toml", "fleet.toml"]
+    assert ctl_main(["-c", "other.toml", "status"]) == 0
     capsys.readouterr()
+    assert ctl_main(["-c", "missing.toml", "status"]) == 2
+    assert capsys.readouterr().err == "missing.toml: no such fleet file\n"
     assert ctl_main(["-c", "bad.toml", "status"]) == 2
-    assert capsys.readouterr().err == "bad.toml: [fleet]: unknown key 'stroe'\n"
+    assert capsys.readouterr().err == "bad.toml: [fleet] store: must be a file name, got 3\n"

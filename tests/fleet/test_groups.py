@@ -12,7 +12,7 @@ from fleet.fleetkit import RunningFleet, exec_table, wait_for
 
 SLEEP = ["sleep", "1000"]
 # Restart at once, no budget of its own to speak of: the group's rule is what is under test.
-QUICK = '{ preset = "recommended", first_delay = "0s" }'
+QUICK = '{ mode = "always", backoff = { kind = "constant", seconds = 0.05 } }'
 
 
 def group_file(strategy: str, budget: str = "") -> str:
@@ -72,7 +72,9 @@ def test_a_spent_group_budget_gives_the_whole_group_up(
         wait_for(lambda v=victim, p=pid: (r := fleet.rows()[v])["phase"] == "running" and r["pid"] != p, 30)
     kill(fleet, "c")
     rows = wait_for(
-        lambda: (r := fleet.rows()) and all(r[n]["phase"] == "given-up" for n in "abc") and r, 30, "group given up"
+        lambda: (r := fleet.rows()) and all(r[n]["phase"] == "given-up" for n in "abc") and r,
+        30,
+        "group given up",
     )
     assert rows["lone"]["phase"] == "running"
     assert "group" in (rows["a"]["reason"] or "")

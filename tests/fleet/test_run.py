@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleet.fleetkit import RunningFleet, exec_table, marked, toml_string, wait_for
@@ -27,7 +26,9 @@ def names(n: int) -> list[str]:
     return [f"w{i:02d}" for i in range(n)]
 
 
-def test_fifty_workloads_start_and_ctl_acts_on_exactly_one(tmp_path: Path, fleets: list[RunningFleet]) -> None:
+def test_fifty_workloads_start_and_ctl_acts_on_exactly_one(
+    tmp_path: Path, fleets: list[RunningFleet]
+) -> None:
     """A file of 50 commands starts them all; stop, start and restart each touch one workload."""
     fleet = RunningFleet(tmp_path, fleet_file(50)).start()
     fleets.append(fleet)
@@ -38,18 +39,24 @@ def test_fifty_workloads_start_and_ctl_acts_on_exactly_one(tmp_path: Path, fleet
     fleet.ctl("stop", name="w07")
     rows = wait_for(lambda: (r := fleet.rows())["w07"]["phase"] == "stopped" and r, 20, "w07 stopped")
     assert marked("w07", tmp_path) == []
-    assert {n: r["pid"] for n, r in rows.items() if n != "w07"} == {n: p for n, p in before.items() if n != "w07"}
+    assert {n: r["pid"] for n, r in rows.items() if n != "w07"} == {
+        n: p for n, p in before.items() if n != "w07"
+    }
 
     fleet.ctl("start", name="w07")
     rows = wait_for(lambda: fleet.all_running(names(50)), 20, "w07 running again")
     assert rows["w07"]["pid"] != before["w07"]
-    assert {n: r["pid"] for n, r in rows.items() if n != "w07"} == {n: p for n, p in before.items() if n != "w07"}
+    assert {n: r["pid"] for n, r in rows.items() if n != "w07"} == {
+        n: p for n, p in before.items() if n != "w07"
+    }
 
     restarted_from = rows["w13"]["pid"]
     restarts = rows["w13"]["restarts"]
     fleet.ctl("restart", name="w13")
     rows = wait_for(
-        lambda: (r := fleet.all_running(names(50))) and r["w13"]["pid"] != restarted_from and r, 20, "w13 restarted"
+        lambda: (r := fleet.all_running(names(50))) and r["w13"]["pid"] != restarted_from and r,
+        20,
+        "w13 restarted",
     )
     assert rows["w13"]["restarts"] == restarts  # an operator's restart spends no budget
     assert marked("w13", tmp_path) == [rows["w13"]["pid"]]
@@ -106,7 +113,9 @@ def test_sigkill_then_a_new_run_adopts_every_workload(tmp_path: Path, fleets: li
     """After a SIGKILL of relaunch run, a new one on the same file adopts each live run: one copy each."""
     fleet = RunningFleet(tmp_path, fleet_file(20)).start()
     fleets.append(fleet)
-    before = {n: r["pid"] for n, r in wait_for(lambda: fleet.all_running(names(20)), 30, "20 running").items()}
+    before = {
+        n: r["pid"] for n, r in wait_for(lambda: fleet.all_running(names(20)), 30, "20 running").items()
+    }
     fleet.kill()
     again = RunningFleet(tmp_path, fleet.file.read_text()).start()
     fleets.append(again)

@@ -51,9 +51,10 @@ from pathlib import Path
 from typing import Any
 
 from relaunch import policyfile
-from relaunch.kernel import HealthCheck, Policy, PolicyError, SlidingWindow, Unlimited
-from relaunch.kernel.group import Group, Strategy
 from relaunch.fleet.paths import DEFAULT_FILE, socket_of, socket_path, store_of
+from relaunch.kernel import HealthCheck, Policy, PolicyError, SlidingWindow, Unlimited
+from relaunch.kernel.group import Group
+from relaunch.kernel.vocabulary import Strategy
 from relaunch.units import parse_duration, read_text
 
 __all__ = [
@@ -94,9 +95,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LogSpec:
-    """Where a command's stream goes: ``path`` None inherits the supervisor's own stream."""
+    """The log file a command's stream goes to (a stream without one inherits relaunch's own)."""
 
-    path: Path | None
+    path: Path
     max_bytes: int
     backups: int
 
@@ -195,7 +196,9 @@ def load(path: str | os.PathLike[str]) -> FleetConfig:
         twice = _TWICE.match(str(error))
         if twice:
             table = ".".join(re.findall(r"'([^']*)'", twice.group(1)))
-            raise ConfigError(f"{path}: [{table}] declared twice ({twice.group(2)}): names must be unique") from None
+            raise ConfigError(
+                f"{path}: [{table}] declared twice ({twice.group(2)}): names must be unique"
+            ) from None
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     return _fleet(path, data)
 
@@ -214,7 +217,9 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
         raise where.fail("store", store)
     supervisor_id = _string(where, "id", fleet.get("id", "relaunch"))
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,30}", supervisor_id):
-        raise where.fail("id", f"must be lower-case letters, digits, '.', '-', '_' (at most 31), got {supervisor_id!r}")
+        raise where.fail(
+            "id", f"must be lower-case letters, digits, '.', '-', '_' (at most 31), got {supervisor_id!r}"
+        )
     logs_value = fleet.get("logs", "logs")
     logs = None if logs_value == "none" else folder / _string(where, "logs", logs_value)
     max_bytes = _size(where, "log_max_bytes", fleet.get("log_max_bytes", 50 * 2**20))
@@ -229,11 +234,17 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
         where = _Where(path, f"workload.{name}")
         if not NAME.fullmatch(name):
             raise where.fail(
-                "name", f"must be letters, digits, '.', '-', '_', starting with a letter or digit (at most 63); got {name!r}"
+                "name",
+                "must be letters, digits, '.', '-', '_', starting with a letter or digit "
+                f"(at most 63); got {name!r}",
             )
-        workloads.append(_workload(where, name, _table(top, f"workload.{name}", table), logs, max_bytes, backups))
+        workloads.append(
+            _workload(where, name, _table(top, f"workload.{name}", table), logs, max_bytes, backups)
+        )
 
-    groups, member_of = _groups(path, _table(top, "group", data.get("group", {})), [w.name for w in workloads])
+    groups, member_of = _groups(
+        path, _table(top, "group", data.get("group", {})), [w.name for w in workloads]
+    )
     workloads = [_with_group(w, member_of.get(w.name)) for w in workloads]
     return FleetConfig(
         path=path,
@@ -252,7 +263,9 @@ def _workload(
     kinds = [k for k in ("exec", "image") if k in table]
     if len(kinds) != 1:
         problem = "both given" if kinds else "missing"
-        raise where.fail("exec", f"a workload is a command (exec = [...]) or a container (image = ...): {problem}")
+        raise where.fail(
+            "exec", f"a workload is a command (exec = [...]) or a container (image = ...): {problem}"
+        )
     policy = _policy(where, name, table)
     health = _health(where, table.get("health"), container=kinds[0] == "image")
     if kinds[0] == "exec":
@@ -279,7 +292,9 @@ def _workload(
             stderr = "stdout"
         else:
             stderr = _log(where, "stderr", table.get("stderr"), logs, name, local_max, local_backups)
-        definition = _definition(table, logs=None if logs is None else str(logs), max=local_max, backups=local_backups)
+        definition = _definition(
+            table, logs=None if logs is None else str(logs), max=local_max, backups=local_backups
+        )
         return ExecWorkload(
             name=name,
             policy=policy,
@@ -343,7 +358,10 @@ def _health(where: _Where, value: object, *, container: bool) -> HealthSpec | No
     probes = [k for k in _HEALTH_PROBES if k in value]
     unknown = sorted(set(value) - set(_HEALTH_PROBES) - set(_HEALTH_TIMINGS) - {"retries"})
     if unknown:
-        raise where.fail(f"health.{unknown[0]}", "unknown key (expected exec, tcp, http, interval, timeout, start_period, retries)")
+        raise where.fail(
+            f"health.{unknown[0]}",
+            "unknown key (expected exec, tcp, http, interval, timeout, start_period, retries)",
+        )
     if len(probes) != 1:
         raise where.fail("health", "needs exactly one of exec = [...], tcp = PORT, http = URL")
     kind = "exec" if probes[0] == "cmd" else probes[0]
@@ -352,7 +370,9 @@ def _health(where: _Where, value: object, *, container: bool) -> HealthSpec | No
     if kind == "exec":
         target = _argv(where, f"health.{probes[0]}", raw)
     elif container:
-        raise where.fail(f"health.{kind}", "a container's health check is exec = [...] (run in the container)")
+        raise where.fail(
+            f"health.{kind}", "a container's health check is exec = [...] (run in the container)"
+        )
     elif kind == "tcp":
         if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 65536:
             raise where.fail("health.tcp", f"must be a port number 1-65535, got {raw!r}")
@@ -368,9 +388,7 @@ def _health(where: _Where, value: object, *, container: bool) -> HealthSpec | No
     return HealthSpec(kind, target, check, timings, retries)
 
 
-def _groups(
-    path: Path, tables: dict[str, Any], names: list[str]
-) -> tuple[list[Group], dict[str, str]]:
+def _groups(path: Path, tables: dict[str, Any], names: list[str]) -> tuple[list[Group], dict[str, str]]:
     groups: list[Group] = []
     member_of: dict[str, str] = {}
     for gname, raw in tables.items():
@@ -515,4 +533,4 @@ def _size(where: _Where, key: str, value: object) -> int:
         return value
     if isinstance(value, str) and (match := _SIZE.fullmatch(value)):
         return int(match.group(1)) * _UNITS[match.group(2)]
-    raise where.fail(key, f"must be a size in bytes (10485760, \"10MiB\", \"512KB\"), got {value!r}")
+    raise where.fail(key, f'must be a size in bytes (10485760, "10MiB", "512KB"), got {value!r}')

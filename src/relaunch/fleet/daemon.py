@@ -41,6 +41,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,6 @@ from relaunch.adapters.store import SqliteStore, Store
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Status, Supervisor
 from relaunch.fleet.api import FleetError
 from relaunch.fleet.config import ConfigError, ContainerWorkload, ExecWorkload, FleetConfig, Workload, load
-from relaunch.kernel import Action
 from relaunch.kernel.group import Group, GroupState
 
 __all__ = ["EXEC_PART", "Fleet", "notify"]
@@ -62,6 +62,10 @@ EXEC_PART = "exec"
 
 # Workloads still running at shutdown are waited for this long past their stop grace.
 SHUTDOWN_SLACK_S = 5.0
+
+# Stops at shutdown run on this many threads (a process's stop returns at once; a container's
+# waits for the engine).
+STOP_WORKERS = 16
 
 
 def notify(message: str) -> bool:
@@ -104,7 +108,10 @@ class Fleet:
         self._runtime = self._make_runtime(config)
         try:
             self._sup = Supervisor(
-                self._runtime, str(config.store), on_decision=self._on_decision, store=store or SqliteStore(config.store)
+                self._runtime,
+                str(config.store),
+                on_decision=self._on_decision,
+                store=store or SqliteStore(config.store),
             )
         except BaseException:
             self._runtime.close()
@@ -118,14 +125,18 @@ class Fleet:
     def _make_runtime(config: FleetConfig) -> CompositeRuntime:
         from relaunch.adapters.process import ProcessRuntime
 
-        parts: dict[str, Runtime] = {EXEC_PART: ProcessRuntime(config.supervisor_id, stop_grace=config.stop_grace)}
+        parts: dict[str, Runtime] = {
+            EXEC_PART: ProcessRuntime(config.supervisor_id, stop_grace=config.stop_grace)
+        }
         for w in config.workloads:
             if isinstance(w, ContainerWorkload):
                 key = _engine_part(w.engine)
                 if key not in parts:
                     from relaunch.adapters.docker import DockerRuntime
 
-                    parts[key] = DockerRuntime(config.supervisor_id, base_url=w.engine)
+                    # A container gets the same grace as a command: SIGTERM, then SIGKILL after it.
+                    grace = max(1, math.ceil(config.stop_grace))
+                    parts[key] = DockerRuntime(config.supervisor_id, base_url=w.engine, stop_timeout=grace)
         return CompositeRuntime(config.supervisor_id, parts)
 
     def _spec(self, w: Workload) -> Routed:
@@ -144,7 +155,9 @@ class Fleet:
                 else:
                     probe = probes.HttpProbe(str(w.health.target))
                 health = probes.Health(probe, w.health.check)
-            stdout = None if w.stdout is None else LogFile(w.stdout.path, w.stdout.max_bytes, w.stdout.backups)
+            stdout = (
+                None if w.stdout is None else LogFile(w.stdout.path, w.stdout.max_bytes, w.stdout.backups)
+            )
             stderr: Any = w.stderr
             if not isinstance(w.stderr, str) and w.stderr is not None:
                 stderr = LogFile(w.stderr.path, w.stderr.max_bytes, w.stderr.backups)
@@ -294,14 +307,13 @@ class Fleet:
             new = load(old.path)
         except ConfigError as error:
             raise FleetError(str(error)) from None
-        for key in ("store", "supervisor_id"):
-            if getattr(new, key) != getattr(old, key):
-                raise FleetError(f"{old.path}: [fleet] {key.replace('supervisor_', '')}: cannot change on reload; restart relaunch run")
-        if new.stop_grace != old.stop_grace:
-            raise FleetError(f"{old.path}: [fleet] stop_grace: cannot change on reload; restart relaunch run")
+        for attribute, key in (("store", "store"), ("supervisor_id", "id"), ("stop_grace", "stop_grace")):
+            if getattr(new, attribute) != getattr(old, attribute):
+                raise FleetError(f"{old.path}: [fleet] {key}: cannot change on reload; restart relaunch run")
         added = [w.name for w in new.workloads if old.workload(w.name) is None]
         removed = [w.name for w in old.workloads if new.workload(w.name) is None]
-        changed, unchanged = [], []
+        changed: list[str] = []
+        unchanged: list[str] = []
         for w in new.workloads:
             before = old.workload(w.name)
             if before is None:
@@ -309,14 +321,18 @@ class Fleet:
             (unchanged if before.definition == w.definition else changed).append(w.name)
         for w in new.workloads:
             if isinstance(w, ContainerWorkload) and _engine_part(w.engine) not in self._runtime_parts():
-                raise FleetError(f"{old.path}: [workload.{w.name}] engine: a new engine needs a restart of relaunch run")
+                raise FleetError(
+                    f"{old.path}: [workload.{w.name}] engine: a new engine needs a restart of relaunch run"
+                )
         now = time.time()
         with self._lock:
             self._config = new
             groups = {g.name: g for g in new.groups}
             # A group whose definition stays keeps its restart history; a changed one starts afresh.
             self._group_states = {
-                name: self._group_states[name] if self._groups.get(name) == g and name in self._group_states else g.start(now)
+                name: self._group_states[name]
+                if self._groups.get(name) == g and name in self._group_states
+                else g.start(now)
                 for name, g in groups.items()
             }
             self._groups = groups
@@ -370,11 +386,20 @@ class Fleet:
     # -- shutdown ---------------------------------------------------------------------------
 
     def stop_all(self) -> None:
-        """Stop every workload (reverse start order) and wait for their ends (SIGTERM's path)."""
+        """Stop every workload (reverse start order) and wait for their ends (SIGTERM's path).
+
+        The stops run side by side: a container's stop blocks until the engine has stopped it
+        (up to ``stop_grace``), and one after another a pending restart elsewhere would fire
+        meanwhile and start a workload that is about to be stopped.
+        """
         order = [w.name for w in self._start_order(self.config)]
-        for name in reversed(order):
+
+        def stop(name: str) -> None:
             with contextlib.suppress(SupervisorError, RuntimeUnavailable):
                 self._sup.stop(name)
+
+        with ThreadPoolExecutor(max_workers=STOP_WORKERS, thread_name_prefix="relaunch-fleet-stop") as pool:
+            list(pool.map(stop, reversed(order)))
         deadline = time.monotonic() + self.config.stop_grace + SHUTDOWN_SLACK_S
         live = {Phase.RUNNING, Phase.STARTING, Phase.PENDING}
         while time.monotonic() < deadline:
@@ -410,7 +435,9 @@ class Fleet:
                         notify("WATCHDOG=1")
                     continue
                 if signum == signal.SIGHUP:
-                    notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+                    notify(
+                        f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}"
+                    )
                     try:
                         self.reload()
                     except FleetError as error:

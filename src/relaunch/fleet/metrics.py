@@ -40,7 +40,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Collection, Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (

@@ -27,17 +27,23 @@ def _fail(message: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", default=DEFAULT_FILE, help=f"the fleet file (default ./{DEFAULT_FILE})")
+    parser.add_argument(
+        "file", nargs="?", default=DEFAULT_FILE, help=f"the fleet file (default ./{DEFAULT_FILE})"
+    )
     parser.add_argument(
         "--metrics",
         metavar="HOST:PORT",
         help="serve Prometheus metrics there (e.g. 127.0.0.1:9100); none by default",
     )
-    parser.add_argument("--quiet", action="store_true", help="log warnings and errors only, not every decision")
+    parser.add_argument(
+        "--quiet", action="store_true", help="log warnings and errors only, not every decision"
+    )
 
 
 def run_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="relaunch run", description="Supervise every workload of a fleet file.")
+    parser = argparse.ArgumentParser(
+        prog="relaunch run", description="Supervise every workload of a fleet file."
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run(args.file, metrics_address=args.metrics, quiet=args.quiet)

@@ -2,7 +2,8 @@
 
 Nothing in this package reads a clock, sleeps, draws global randomness or does I/O; its only
 dependency is attrs. Its modules import one another in one direction only, from the leaf
-vocabulary (``vocabulary.py``, the shared enums) up to ``policy.py``; a test checks there is no
+vocabulary (``vocabulary.py``, the shared enums) up to ``policy.py`` (one workload's restarts)
+and ``group.py`` (what one member's restart means for its group); a test checks there is no
 circle.
 """
 
@@ -30,6 +31,7 @@ from .budget import (
 from .decision import Decision
 from .errors import OutcomeError, PolicyError, RelaunchError, StateError
 from .exits import DAEMON_CLEAN_SIGNALS, ExitRules
+from .group import TAKES_WITH, Group, GroupDecision, GroupState
 from .health import HealthCheck, HealthState, ProbeResult, Verdict
 from .jitter import (
     DecorrelatedJitter,
@@ -62,6 +64,7 @@ __all__ = [
     "CAUSES",
     "DAEMON_CLEAN_SIGNALS",
     "RESTARTS",
+    "TAKES_WITH",
     "Action",
     "Backoff",
     "Budget",
@@ -82,6 +85,9 @@ __all__ = [
     "FixedWindow",
     "FullJitter",
     "Geometric",
+    "Group",
+    "GroupDecision",
+    "GroupState",
     "HealthCheck",
     "HealthState",
     "ImmediateFirst",

@@ -12,6 +12,7 @@ from relaunch.fleet.commands.base import Command, Reply, ok
 
 __all__ = ["Status"]
 
+
 def _span(seconds: float) -> str:
     # Imported when a table is drawn: relaunch's one duration format lives with the kernel's
     # reasons, and `ctl status --json` (a monitoring loop) should not pay the kernel's import.
