@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--fleet-sizes", default=",".join(map(str, fleet.SIZES)), help="fleet: the N to run")
     ap.add_argument("--fleet-peers", default=",".join(fleet.PEERS), help="fleet: the supervisors to run")
+    ap.add_argument(
+        "--fleet-no-latency-pass",
+        action="store_true",
+        help=f"fleet: skip the latency pass (N={fleet.LATENCY_N}, longer-lived programs)",
+    )
     args = runner.parse_args(argv)
 
     cases = [c for c in all_cases() if not args.only or re.search(args.only, c.name)]
@@ -94,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             peers=args.fleet_peers.split(","),
             window_s=args.fleet_seconds,
             warmup_s=min(fleet.WARMUP_S, args.fleet_seconds),
+            latency=not args.fleet_no_latency_pass,
         )
     results = report.build(cases, benches, samples, mem, adapter, fleet_results, args)
     if not args.only or re.search(args.only, "probes"):
