@@ -1,4 +1,4 @@
-"""The Docker adapter under load (issue 6, part 3), against a real engine; skipped without one.
+"""The Docker adapter under load, against a real engine; skipped without one.
 
 - **Crash loop**: 50 workloads whose container exits 1 at once, restarted after a constant 0.1 s by
   one supervisor, for `seconds`: restarts per second, the time from each `die` event (its

@@ -2,8 +2,9 @@
 
 A plain function returning a tuple is the cost of any Python call through the shared loop; a
 frozen, slotted attrs instance with 4 fields is the practical floor for a pure decision that
-returns a new state (issue 6). The floors must stay as cheap as they can be: no validators, no
-converters, nothing that relaunch's State would not also skip on the hot path.
+returns a new state, and the kernel's targets are ratios to it. The floors must stay as cheap as
+they can be: no validators, no converters, nothing that relaunch's State would not also skip on
+the hot path.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`check.observe` on three probe patterns, with only observe timed (issue 11: under 1 us).
+"""`check.observe` on three probe patterns, with only observe timed (target: under 1 us:
+it runs every interval for every workload).
 
 Each pattern is replayed once, before timing, the way a supervisor would drive the probe machine:
 every probe comes in when the state says it is due, and when a run turns UNHEALTHY a fresh run

@@ -1,4 +1,4 @@
-"""The process runtime's health probes under load (issue 11, performance), on loopback only.
+"""The process runtime's health probes under load, on loopback only.
 
 - **TCP fleet**: 1000 workloads probed by TCP connect every second, all on the prober's one
   timer and four workers (``relaunch.adapters.probes.Prober``), each result judged by the kernel

@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--fleet-sizes", default=",".join(map(str, fleet.SIZES)), help="fleet: the N to run")
     ap.add_argument("--fleet-peers", default=",".join(fleet.PEERS), help="fleet: the supervisors to run")
+    ap.add_argument(
+        "--fleet-no-latency-pass",
+        action="store_true",
+        help=f"fleet: skip the latency pass (N={fleet.LATENCY_N}, longer-lived programs)",
+    )
     args = runner.parse_args(argv)
 
     cases = [c for c in all_cases() if not args.only or re.search(args.only, c.name)]
@@ -76,14 +81,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         adapter = adapter_load.measure(args.adapter_seconds)
     if args.smoke:
-        # A sanity run of the harness (server, stamps, teardown), relaunch alone: the peers are
-        # installed and run only by the full benchmark.
+        # A sanity run of the harness (servers, stamps, control commands, teardown), relaunch
+        # alone: the peers are installed and run only by the full benchmark.
+        ours = ("relaunch", "relaunch-api") if fleet.run_available() else ("relaunch-api",)
         fleet_results = {
             **fleet.measure(
-                sizes=(2,), peers=("floor", "relaunch"), window_s=1.5, warmup_s=0.5, latency=False
+                sizes=(2,), peers=("floor", *ours), window_s=1.5, warmup_s=0.5, latency=False, ctl_calls=3
             ),
-            "smoke": "the floor and relaunch at N=2 only; the peers, the other N and the latency pass run in "
-            "the full benchmark",
+            "smoke": f"the floor and {' and '.join(fleet.LABELS[p] for p in ours)} at N=2 only; the peers, "
+            "the other N and the latency pass run in the full benchmark",
         }
     elif args.only and not re.search(args.only, "fleet"):
         fleet_results = {}
@@ -93,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             peers=args.fleet_peers.split(","),
             window_s=args.fleet_seconds,
             warmup_s=min(fleet.WARMUP_S, args.fleet_seconds),
+            latency=not args.fleet_no_latency_pass,
         )
     results = report.build(cases, benches, samples, mem, adapter, fleet_results, args)
     if not args.only or re.search(args.only, "probes"):
