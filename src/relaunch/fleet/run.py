@@ -52,20 +52,26 @@ def run_main(argv: Sequence[str] | None = None) -> int:
 def run(file: str, *, metrics_address: str | None = None, quiet: bool = False) -> int:
     """Supervise the fleet in ``file`` until SIGTERM or SIGINT; the exit code."""
     from relaunch.adapters.runtime import SupervisorError
-    from relaunch.adapters.store import SqliteStore
+    from relaunch.adapters.store import SqliteStore, Store
     from relaunch.fleet.api import FleetError
     from relaunch.fleet.commands import get_commands
     from relaunch.fleet.config import ConfigError, load
     from relaunch.fleet.control import ControlServer
     from relaunch.fleet.daemon import Fleet
-    from relaunch.fleet.metrics import FleetMetrics, TimedStore, parse_address
 
     try:
         config = load(file)
-        if metrics_address is not None:
-            parse_address(metrics_address)
-    except (ConfigError, ValueError) as error:
+    except ConfigError as error:
         return _fail(str(error))
+    if metrics_address is not None:
+        try:
+            from relaunch.fleet.metrics import FleetMetrics, TimedStore, parse_address
+        except ModuleNotFoundError:
+            return _fail("--metrics needs prometheus_client: pip install 'relaunch[metrics]'")
+        try:
+            parse_address(metrics_address)
+        except ValueError as error:
+            return _fail(str(error))
     if not config.store.parent.is_dir():
         return _fail(f"{config.path}: [fleet] store: the folder {str(config.store.parent)!r} does not exist")
     logging.basicConfig(
@@ -73,14 +79,13 @@ def run(file: str, *, metrics_address: str | None = None, quiet: bool = False) -
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    metrics = None if metrics_address is None else FleetMetrics()
-    store = SqliteStore(config.store)
+    store: Store = SqliteStore(config.store)
+    metrics = None
+    if metrics_address is not None:
+        metrics = FleetMetrics()
+        store = TimedStore(store, metrics.observe_commit)
     try:
-        fleet = Fleet(
-            config,
-            on_decision=None if metrics is None else metrics.on_decision,
-            store=store if metrics is None else TimedStore(store, metrics.observe_commit),
-        )
+        fleet = Fleet(config, on_decision=None if metrics is None else metrics.on_decision, store=store)
     except (SupervisorError, OSError, ValueError) as error:  # StoreBusy names the live holder
         return _fail(str(error))
     closers: list[Callable[[], None]] = []
