@@ -503,7 +503,7 @@ def test_foreground_returns_1_when_the_policy_gives_up_and_starts_again(
 
 def test_start_ticks_from_the_clock_are_those_proc_reports() -> None:
     """The start ticks a run's identity takes from CLOCK_BOOTTIME around its spawn are the ticks /proc/<pid>/stat reports, within a tick and across a tick boundary."""
-    from relaunch.adapters.process import _NS_PER_TICK, _spawn_ticks, _stat
+    from relaunch.adapters.process_identity import NS_PER_TICK, proc_stat, spawn_ticks
 
     from_the_clock = 0
     for _ in range(200):
@@ -511,13 +511,13 @@ def test_start_ticks_from_the_clock_are_those_proc_reports() -> None:
         pid = os.posix_spawn("/bin/sh", ["sh", "-c", "exit 0"], {})
         after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         try:
-            stat = _stat(pid)
+            stat = proc_stat(pid)
             assert stat is not None
-            from_the_clock += before // _NS_PER_TICK == after // _NS_PER_TICK
-            assert _spawn_ticks(pid, before, after) == stat[1]
+            from_the_clock += before // NS_PER_TICK == after // NS_PER_TICK
+            assert spawn_ticks(pid, before, after) == stat[1]
             # Readings that straddle a tick: read from /proc, never guessed.
-            boundary = (after // _NS_PER_TICK) * _NS_PER_TICK
-            assert _spawn_ticks(pid, boundary - 1, boundary) == stat[1]
+            boundary = (after // NS_PER_TICK) * NS_PER_TICK
+            assert spawn_ticks(pid, boundary - 1, boundary) == stat[1]
         finally:
             os.waitpid(pid, 0)
     assert from_the_clock > 100  # the clock's answer was the one checked, most of the time
@@ -539,7 +539,7 @@ def test_a_start_cut_by_close_leaves_its_run_to_the_next_supervisor(
     import relaunch.adapters.process as process_module
 
     first, runtime = harness.supervisor()
-    real_ticks, cut = process_module._spawn_ticks, []
+    real_ticks, cut = process_module.spawn_ticks, []
 
     def close_during_the_start(pid: int, before_ns: int, after_ns: int) -> int:
         if not cut:
@@ -548,7 +548,7 @@ def test_a_start_cut_by_close_leaves_its_run_to_the_next_supervisor(
             runtime.close()  # what Supervisor.close does first, while this start is under way
         return real_ticks(pid, before_ns, after_ns)
 
-    monkeypatch.setattr(process_module, "_spawn_ticks", close_during_the_start)
+    monkeypatch.setattr(process_module, "spawn_ticks", close_during_the_start)
     held = open_pidfds()
     marker = tmp_path / "starts"
     spec = sh(f"echo x >> {marker}; exec sleep 30")

@@ -4,10 +4,11 @@ What this module owns: the :class:`LogFile` value; opening a file for a run (:fu
 which rotates it first if it is full); rotating a live run's file in place
 (:func:`copy_truncate`) from one thread (:class:`Rotator`); and the readers behind
 ``relaunch ctl logs NAME [-f]`` (:func:`tail`, :func:`follow`). It must never read or copy a
-program's output on its way to the file: the process runtime (``process.py``) hands the file's
-descriptor to the child as its fd 1 (and 2), so the child writes to the file itself. The
-supervisor then cannot block on a program that writes fast, spends nothing on its bytes but the
-kernel's copy at a rotation, and a run adopted after the supervisor was SIGKILLed goes on writing.
+program's output on its way to the file: the process runtime's spawn (``process_spawn.py``)
+hands the file's descriptor to the child as its fd 1 (and 2), so the child writes to the file
+itself. The supervisor then cannot block on a program that writes fast, spends nothing on its
+bytes but the kernel's copy at a rotation, and a run adopted after the supervisor was SIGKILLed
+goes on writing.
 
 Rotation keeps supervisord's names and numbers (Supervisor/supervisor ``supervisor/loggers.py``,
 ``RotatingFileHandler.doRollover``): once the file holds ``max_bytes`` or more, ``path.N-1`` is

@@ -6,26 +6,26 @@ decisions, the store, status, hooks) is the supervisor core's (``supervisor.py``
 only starts, watches and stops processes, and never decides anything. The contract it keeps is
 in ``runtime.py``.
 
+What this module owns: :class:`ProcessRuntime` (the contract's ``open``, ``watch``, ``observe``,
+``start``, ``stop`` and ``close``), its run tables and the watch thread, how a run's end is
+collected and reported, stopping and killing a run's group, which of the previous supervisor's
+runs are adopted, and :func:`run_foreground`. It must not build a spawn, check a spec or parse
+``/proc`` itself; those are its neighbours' (each says what it owns and must not do):
+
+- ``process_spec.py``: :class:`ProcessSpec` and :class:`Credentials` (re-exported here), the
+  checks of every field;
+- ``process_spawn.py``: how a spec becomes one ``posix_spawn`` call (the environment with the
+  marks, the ``setpriv``/``env -C`` trampolines, the log files as file actions, the signals
+  set back to their defaults), and the facts about start failures;
+- ``process_identity.py``: the marks and the identity of a run (boot id, pid, start ticks), read
+  from ``/proc``, by which a later supervisor finds its runs again;
+- ``probes.py`` (health checks) and ``logfiles.py`` (rotation of the log files).
+
 What it does, and the facts it relies on:
 
-- **One process group per run.** Each run is spawned with ``os.posix_spawnp(..., setsid=True)``,
-  so it leads a new session and process group (pgid = pid) of its own, detached from the
-  terminal (a terminal's Ctrl-C reaches the supervisor, which stops the workload itself). Not
-  ``subprocess.Popen``: a ``Popen`` dropped while its child runs (as ``close()`` must leave it)
-  warns, and is later reaped by ``subprocess``'s own clean-up, which would steal the exit status
-  from a supervisor that adopts the process in the same program.
-- **Signals at their defaults.** Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays
-  ignored across ``execve``; each run gets both back at their defaults (``setsigdef``), as
-  ``subprocess`` does with ``restore_signals=True``, or a pipeline such as ``yes | head`` in a
-  workload would see EPIPE instead of dying quietly.
-- **Marked runs.** Each run's environment carries ``RELAUNCH_OWNER`` (the supervisor id and the
-  store's id) and ``RELAUNCH_WORKLOAD`` (its name). At ``open`` the runtime reads
-  ``/proc/<pid>/environ`` of every process once and finds the group leaders carrying its owner
-  mark, as the Docker runtime finds its containers by label: so a run started just before the
-  previous supervisor was killed, before the store recorded it, is adopted rather than started
-  a second time. (``posix_spawn`` uses ``CLONE_VFORK``: the parent resumes only once the child
-  has exec'd with the marked environment, so there is no instant at which a spawned child
-  exists unmarked while the supervisor runs on.)
+- **Adoption.** At ``open`` the runtime finds the group leaders carrying its owner mark
+  (``process_identity.py``): a run started just before the previous supervisor was killed,
+  before the store recorded it, is adopted rather than started a second time.
 - **How a run ended.** ``os.waitid`` on the run's pidfd (``P_PIDFD``) gives the exit code
   (``CLD_EXITED``) or the signal that killed it (``CLD_KILLED``, ``CLD_DUMPED``); see waitid(2).
   When the group's leader exits, whatever it left in its group is killed with SIGKILL, as the
@@ -35,28 +35,26 @@ What it does, and the facts it relies on:
 - **Stopping.** A stop requested through the supervisor sends SIGTERM to the group, then
   SIGKILL after ``stop_grace`` seconds (10 s by default, as ``docker stop``); the core makes
   that run ``STOPPED`` whatever its status.
-- **Start failures.** A command that cannot be executed (missing file, permission denied, bad
-  format) makes ``posix_spawnp`` raise ``OSError`` in the parent (glibc 2.24 and later report
-  the child's ``execve`` error; measured with glibc 2.36: ENOENT, EACCES, ENOEXEC):
-  ``START_FAILED``. A failed fork (EAGAIN, ENOMEM) or a lack of file descriptors (EMFILE,
-  ENFILE: the pidfd cannot be opened) is the host's trouble, not the command's: it is retried
-  later and costs no budget. A child already spawned when that happens is killed and reaped at
-  once, so no process is ever left running untracked; the shortage is logged once when it
-  begins and once when it ends.
+- **Start failures.** A command that cannot be executed makes the spawn raise ``OSError``
+  (``process_spawn.py``): ``START_FAILED``. A failed fork or a lack of file descriptors (the
+  pidfd cannot be opened) is the host's trouble, not the command's: it is retried later and
+  costs no budget. A child already spawned when that happens is killed and reaped at once, so
+  no process is ever left running untracked; the shortage is logged once when it begins and
+  once when it ends.
 - **Watching.** One thread waits on one epoll set: one registration per live run's pidfd (it
   becomes readable when the process exits, for non-children too) plus a wake-up pipe, so an
   event costs the same with 1 or 1000 runs. No SIGCHLD handler, so the adapter does not
   interfere with the rest of the program.
-- **Surviving the supervisor.** Each run is reported with its identity (pid, start time in
-  clock ticks since boot as ``/proc/<pid>/stat`` field 22 has it, boot id), which the core stores in
-  the workload's run row. A new supervisor recognises a run only if the boot id and the start
-  time still match (so a reused pid is never mistaken for it), and **adopts** it: it reports it
-  running, stops it on request, and watches it through its pidfd. A process that is not our
-  child cannot be waited for, so its exit status is unknown (unless this process is still its
-  parent, e.g. a supervisor re-created in the same program, which gets the real status): its
-  end is reported with ``status_known=False``, which the core counts as a failure, so a crash
-  loop spends its budget across supervisor restarts. A saved run that ended while no
-  supervisor was watching is reported the same way, with the time it was noticed as its end.
+- **Surviving the supervisor.** Each run is reported with its identity (pid, start ticks, boot
+  id: ``process_identity.py``), which the core stores in the workload's run row. A new
+  supervisor recognises a run only if the boot id and the start time still match (so a reused
+  pid is never mistaken for it), and **adopts** it: it reports it running, stops it on request,
+  and watches it through its pidfd. A process that is not our child cannot be waited for, so
+  its exit status is unknown (unless this process is still its parent, e.g. a supervisor
+  re-created in the same program, which gets the real status): its end is reported with
+  ``status_known=False``, which the core counts as a failure, so a crash loop spends its budget
+  across supervisor restarts. A saved run that ended while no supervisor was watching is
+  reported the same way, with the time it was noticed as its end.
 - Signals to an adopted group cannot rule out pid reuse the way the zombie rule does for our
   own children; they rely on Linux allocating pids cyclically (``kernel/pid.c``, ``alloc_pid``
   with ``idr_alloc_cyclic``): a pid freed a moment ago is not handed out again before the whole
@@ -68,39 +66,10 @@ What it does, and the facts it relies on:
   (SIGTERM to its group, SIGKILL after ``stop_grace``) and its end is reported with
   ``Cause.UNHEALTHY``, whatever status it then exits with. Adopted runs are probed too, from
   the time they are adopted (the start period starts again).
-
-- **Working directory and user.** ``os.posix_spawn`` (Python 3.11) can neither ``chdir`` nor
-  change credentials, so a spec with ``cwd`` or ``user`` is spawned through small programs that
-  do it and then ``execvp`` the command in the same process: util-linux's ``setpriv --reuid
-  --regid --groups`` (the groups resolved when the spec is made), then coreutils' ``env -C
-  DIR``. The user is set first, so the directory is entered as the user, as supervisord's
-  ``_spawn_as_child`` (``supervisor/process.py``) calls ``set_uid`` before ``chdir``. The pid,
-  the process group and the start time are those of the spawn and the marks are in the
-  environment, so identity and adoption are unchanged. The supervisor's side of a start costs
-  the same (``CLONE_VFORK`` returns at the first ``execve``, the trampoline's: the
-  ``posix_spawn`` call took a median 0.14 ms plain, 0.14 ms through ``env -C``, 0.19 ms
-  through ``setpriv``); the run reaches its command later (a spawn and exit of ``true``, median
-  of 5 x 200: 0.6 ms plain, 1.3 ms through ``env -C``, 1.8 ms through ``setpriv``, 2.5 ms
-  through both). What the trampoline
-  cannot do ends that run with its exit status: 125 (the directory cannot be entered), 126
-  (the command cannot be executed), 127 (not found). So that the common mistakes stay
-  ``START_FAILED``, such a start first checks that the directory exists and that the command is
-  found and executable on the run's ``PATH`` (as root: a command only the user may not execute
-  still ends in 126). A spec with neither is spawned exactly as before: no extra call.
-- **Output.** A spec's ``stdout``/``stderr`` log files (``logfiles.py``) are opened by the
-  runtime at each start (``O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC``, mode 0640, owned by
-  the run's user if it has one) and handed to the child as its fd 1 and 2 by the spawn's file
-  actions (``POSIX_SPAWN_DUP2``); the runtime closes its copies right after the spawn. The
-  child writes to the file itself: the supervisor never reads or copies its output, so a
-  program writing fast cannot block it, and a run adopted after a SIGKILLed supervisor goes on
-  writing to the same file. Measured with a program writing 100 MiB/s for 5 s: 1 ms of the
-  supervisor's CPU for 500 MiB when the file does not rotate; with rotation, 0.5-1 ms of
-  kernel time per MiB rotated on the ``relaunch-logs`` thread (the copy of copy-truncate, on
-  ext4), none on the other threads; three crash loops beside it (paced by a 20 ms restart
-  delay) kept 0.96x their restart rate, 0.9x with two busy loops on the two cores. A full
-  file is rotated by renames at the spawn, and a live one copy-truncated about once a second
-  (``logfiles.py`` says what that can lose). Each log file belongs to one workload (``watch``
-  refuses a second writer, as two would rotate each other's output away; ``forget`` frees it).
+- **Output.** A spec's log files are opened at each start and handed to the child
+  (``process_spawn.py``); the supervisor never reads or copies its output. Each log file
+  belongs to one workload (``watch`` refuses a second writer, as two would rotate each other's
+  output away; ``forget`` frees it), and the ``relaunch-logs`` thread rotates the live ones.
 
 Known limit: processes that leave their process group (``setsid``, double fork) escape
 supervision: there are no cgroups here.
@@ -128,28 +97,33 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
-import functools
 import logging
 import math
 import os
-import pwd
 import resource
 import select
-import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from relaunch import Cause, Policy
 from relaunch.adapters.clock import Clock
-from relaunch.adapters.logfiles import LogFile, Rotator, open_for_run
-from relaunch.adapters.probes import PROBE_WORKERS, Health, Prober
+from relaunch.adapters.logfiles import LogFile, Rotator
+from relaunch.adapters.probes import PROBE_WORKERS, Prober
+from relaunch.adapters.process_identity import (
+    boot_id,
+    marked_leaders,
+    pidfd_of,
+    run_key,
+    spawn_ticks,
+    ticks_to_unix,
+)
+from relaunch.adapters.process_spawn import FD_ERRNOS, FORK_ERRNOS, Launch, environment, spawn
+from relaunch.adapters.process_spec import Credentials, ProcessSpec
 from relaunch.adapters.runtime import (
     Ended,
     HealthReport,
@@ -166,166 +140,15 @@ from relaunch.adapters.runtime import (
 )
 from relaunch.adapters.supervisor import DecisionEvent, Phase, Supervisor
 
-__all__ = ["Credentials", "ProcessInfo", "ProcessRuntime", "ProcessSpec", "run_foreground"]
+__all__ = ["STOP_GRACE_S", "Credentials", "ProcessInfo", "ProcessRuntime", "ProcessSpec", "run_foreground"]
 
 logger = logging.getLogger("relaunch.process")
 
 # `docker stop` waits 10 s before SIGKILL by default; the same grace here.
 STOP_GRACE_S = 10.0
 
-# The host is short of processes or memory (a failed fork), or of descriptors: not the command's
-# fault, so retried later at no cost to the budget.
-_FORK_ERRNOS = frozenset({errno.EAGAIN, errno.ENOMEM})
-_FD_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
-
 # A shortage of processes or descriptors is over once starts succeed for this long without one.
 SHORTAGE_QUIET_S = 5.0
-
-ENV_OWNER = "RELAUNCH_OWNER"
-ENV_WORKLOAD = "RELAUNCH_WORKLOAD"
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """Whom a run runs as, resolved from ``ProcessSpec.user`` when the spec is made."""
-
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]  # supplementary groups, as os.getgrouplist gives them (gid among them)
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessSpec:
-    """The command of a workload: ``argv[0]`` is looked up on ``PATH`` (``posix_spawnp``).
-
-    By default the process inherits the supervisor's environment (plus the two ``RELAUNCH_``
-    marks), working directory, user and standard streams (so a supervised stdio server keeps
-    talking to the supervisor's own stdin and stdout). ``health``, if given, is probed while it
-    runs. The keyword-only fields, each checked here with an error naming it:
-
-    - ``cwd``: the directory it runs in (an existing one; made absolute). A relative ``argv[0]``
-      with a slash is relative to it.
-    - ``env``: variables set over the supervisor's environment (str to str); the ``RELAUNCH_``
-      marks are always the runtime's.
-    - ``user``: a user name or uid (a string of digits is a uid, as supervisord's
-      ``datatypes.name_to_uid`` reads it) to run as, with its primary group and supplementary
-      groups (``credentials``: resolved here with ``pwd`` and ``os.getgrouplist``). Only a
-      supervisor running as root can; as with supervisord's ``user``, ``HOME`` and ``USER`` are
-      left as they are (set them in ``env``).
-    - ``stdout``, ``stderr``: a :class:`~relaunch.adapters.logfiles.LogFile` the stream is
-      written to, or None to inherit the supervisor's; ``stderr="stdout"`` writes stderr to
-      stdout's file (supervisord's ``redirect_stderr``).
-    """
-
-    argv: tuple[str, ...]
-    health: Health | None
-    cwd: str | None
-    env: Mapping[str, str]
-    user: str | int | None
-    credentials: Credentials | None
-    stdout: LogFile | None
-    stderr: LogFile | Literal["stdout"] | None
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        health: Health | None = None,
-        *,
-        cwd: str | os.PathLike[str] | None = None,
-        env: Mapping[str, str] | None = None,
-        user: str | int | None = None,
-        stdout: LogFile | None = None,
-        stderr: LogFile | Literal["stdout"] | None = None,
-    ) -> None:
-        args = tuple(argv)
-        if not args or not all(isinstance(a, str) for a in args) or not args[0]:
-            raise ValueError(f"ProcessSpec.argv: must be a non-empty list of strings, got {argv!r}")
-        if health is not None and not isinstance(health, Health):
-            raise TypeError(f"ProcessSpec.health: must be a Health, got {health!r}")
-        if cwd is not None:
-            cwd = _checked_cwd(cwd)
-            if "=" in args[0]:
-                # `env -C DIR -- NAME=VALUE` would set a variable rather than run the command.
-                raise ValueError(
-                    f"ProcessSpec.argv: with cwd, the command's name cannot contain '=', got {args[0]!r}"
-                )
-        if stderr is not None and stderr != "stdout" and not isinstance(stderr, LogFile):
-            raise ValueError(f"ProcessSpec.stderr: must be a LogFile, 'stdout' or None, got {stderr!r}")
-        if stdout is not None and not isinstance(stdout, LogFile):
-            raise ValueError(f"ProcessSpec.stdout: must be a LogFile or None, got {stdout!r}")
-        if stderr == "stdout" and stdout is None:
-            raise ValueError("ProcessSpec.stderr: 'stdout' needs stdout to be a LogFile, got stdout=None")
-        if isinstance(stderr, LogFile) and stdout is not None and stderr.path == stdout.path:
-            raise ValueError(
-                f"ProcessSpec.stderr: {str(stderr.path)!r} is stdout's file too; say stderr='stdout'"
-            )
-        object.__setattr__(self, "argv", args)
-        object.__setattr__(self, "health", health)
-        object.__setattr__(self, "cwd", cwd)
-        object.__setattr__(self, "env", _checked_env(env))
-        object.__setattr__(self, "user", user)
-        object.__setattr__(self, "credentials", None if user is None else _credentials(user))
-        object.__setattr__(self, "stdout", stdout)
-        object.__setattr__(self, "stderr", stderr)
-
-    @property
-    def log_files(self) -> tuple[LogFile, ...]:
-        """The files its streams are written to (stderr's only if it is a file of its own)."""
-        return tuple(log for log in (self.stdout, self.stderr) if isinstance(log, LogFile))
-
-
-def _checked_cwd(cwd: str | os.PathLike[str]) -> str:
-    if not isinstance(cwd, (str, os.PathLike)) or not os.fspath(cwd):
-        raise ValueError(f"ProcessSpec.cwd: must be a directory path, got {cwd!r}")
-    path = os.path.abspath(cwd)
-    if not os.path.isdir(path):
-        raise ValueError(f"ProcessSpec.cwd: no such directory: {os.fspath(cwd)!r}")
-    _tool("env", "cwd")
-    return path
-
-
-def _checked_env(env: Mapping[str, str] | None) -> Mapping[str, str]:
-    if env is None:
-        return MappingProxyType({})
-    if not isinstance(env, Mapping):
-        raise ValueError(f"ProcessSpec.env: must be a mapping of str to str, got {env!r}")
-    for key, value in env.items():
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise ValueError(f"ProcessSpec.env: not a variable name: {key!r}")
-        if not isinstance(value, str) or "\0" in value:
-            raise ValueError(f"ProcessSpec.env: {key}: must be a string without NUL, got {value!r}")
-    return MappingProxyType(dict(env))
-
-
-def _credentials(user: str | int) -> Credentials:
-    if isinstance(user, bool) or not isinstance(user, (str, int)) or user == "":
-        raise ValueError(f"ProcessSpec.user: must be a user name or uid, got {user!r}")
-    if os.geteuid() != 0:
-        raise ValueError(
-            f"ProcessSpec.user: running as {user!r} needs a supervisor running as root "
-            f"(this one runs as uid {os.geteuid()})"
-        )
-    try:
-        entry = pwd.getpwuid(int(user)) if isinstance(user, int) or user.isdigit() else pwd.getpwnam(user)
-    except (KeyError, OverflowError):
-        raise ValueError(f"ProcessSpec.user: no such user: {user!r}") from None
-    _tool("setpriv", "user")
-    groups = tuple(os.getgrouplist(entry.pw_name, entry.pw_gid))
-    return Credentials(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
-
-
-# What runs a command in another directory or as another user, since os.posix_spawn (Python
-# 3.11) can do neither: GNU coreutils' `env -C DIR` and util-linux's `setpriv` (module docstring).
-_TOOLS = {"env": "coreutils", "setpriv": "util-linux"}
-
-
-@functools.cache
-def _tool(name: str, field_name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise ValueError(f"ProcessSpec.{field_name}: needs `{name}` ({_TOOLS[name]}) on PATH, not found")
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,141 +174,15 @@ class _Run:
 
     @property
     def key(self) -> str:
-        return _run_key(self.boot, self.pid, self.ticks)
+        return run_key(self.boot, self.pid, self.ticks)
 
     def live(self) -> LiveRun:
         return LiveRun(self.key, self.started_at, {"boot": self.boot, "pid": self.pid, "ticks": self.ticks})
 
 
-def _run_key(boot: str, pid: int, ticks: int) -> str:
-    # Pid and start ticks repeat across reboots (early boot is deterministic), so the boot id is
-    # part of the key; 8 hex digits of it keep log lines short.
-    return f"{boot[:8]}/{pid}@{ticks}"
-
-
-def _boot_id() -> str:
-    return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-
-
-# Python sets both to SIG_IGN at start-up; a run must see them as any program started by a shell.
-_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
-
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(process group, start ticks) from ``/proc/<pid>/stat`` (proc(5)), or None if no process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # Field 2 is the command name in parentheses and may itself contain spaces and parentheses.
-    fields = text[text.rindex(b")") + 2 :].split()
-    return int(fields[2]), int(fields[19])
-
-
-# /proc/<pid>/stat field 22 is the process's CLOCK_BOOTTIME at fork, in clock ticks (the kernel's
-# fs/proc/array.c divides task->start_boottime by NSEC_PER_SEC / USER_HZ; sysconf reports USER_HZ).
-_NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-def _spawn_ticks(pid: int, before_ns: int, after_ns: int) -> int:
-    """The start ticks of our child ``pid``, spawned between two CLOCK_BOOTTIME readings.
-
-    Readings in one tick give it without opening ``/proc``: under load at 500 workloads that open
-    cost more than the spawn itself (about 80 us a start, measured with cProfile on thread time).
-    A spawn across a tick boundary (14% of starts at 500 workloads, where a spawn takes over
-    1 ms of a 10 ms tick) reads the ticks from ``/proc``.
-    """
-    tick = before_ns // _NS_PER_TICK
-    if after_ns // _NS_PER_TICK == tick:
-        return tick
-    stat = _stat(pid)
-    assert stat is not None  # our unreaped child: it exists
-    return stat[1]
-
-
-@dataclass(frozen=True, slots=True)
-class _Launch:
-    """How ``start`` spawns a workload whose spec sets cwd, user or log files (made at ``watch``)."""
-
-    argv: tuple[str, ...]  # the command, behind setpriv and env -C if it has a user or a cwd
-    trampoline: bool  # argv[0] is setpriv or env (an absolute path), not the command
-
-    @classmethod
-    def of(cls, spec: ProcessSpec) -> _Launch | None:
-        """None for a spec with none of them: it is spawned as before, with no extra work."""
-        if spec.cwd is None and spec.credentials is None and spec.stdout is None and spec.stderr is None:
-            return None
-        prefix: list[str] = []
-        if spec.credentials is not None:
-            # First, so that the directory is entered as the user, as supervisord's
-            # _spawn_as_child changes uid before chdir: a directory the user may not enter fails.
-            ids = spec.credentials
-            groups = f"--groups={','.join(map(str, ids.groups))}" if ids.groups else "--clear-groups"
-            prefix += [_tool("setpriv", "user"), f"--reuid={ids.uid}", f"--regid={ids.gid}", groups, "--"]
-        if spec.cwd is not None:
-            prefix += [_tool("env", "cwd"), "-C", spec.cwd, "--"]
-        return cls((*prefix, *spec.argv), trampoline=bool(prefix))
-
-
-def _check_runnable(name: str, spec: ProcessSpec, env: Mapping[str, str]) -> None:
-    """StartError unless the cwd exists and the command is found, executable, where it will run.
-
-    Behind a trampoline, a failure to enter the directory or to execute the command happens
-    after the spawn, as the trampoline's exit status (125, 126, 127); checking first keeps the
-    common failures START_FAILED. Root passes any execute bit, so a command only the user
-    cannot execute still ends in 126.
-    """
-    if spec.cwd is not None and not os.path.isdir(spec.cwd):
-        raise StartError(f"{name}: cannot run in {spec.cwd!r}: {os.strerror(errno.ENOENT)}")
-    command = spec.argv[0]
-    if "/" in command:
-        where = os.path.join(spec.cwd or "", command)
-        if shutil.which(where) is None:
-            problem = errno.EACCES if os.path.exists(where) else errno.ENOENT
-            raise StartError(f"{name}: cannot execute {command!r}: {os.strerror(problem)}")
-    elif shutil.which(command, path=env.get("PATH", os.defpath)) is None:
-        raise StartError(f"{name}: cannot execute {command!r}: not found on its PATH")
-
-
-def _open_log(name: str, stream: str, log: LogFile, owner: tuple[int, int] | None) -> int:
-    try:
-        return open_for_run(log, owner)
-    except OSError as exc:
-        if exc.errno in _FD_ERRNOS:
-            raise  # a shortage of descriptors: handled as a failed spawn's
-        raise StartError(f"{name}: cannot open its {stream} log {str(log.path)!r}: {exc.strerror}") from exc
-
-
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-
-
-def _marked_leaders(owner: str) -> dict[str, list[tuple[int, int]]]:
-    """Every process group leader carrying ``owner``'s mark: workload name -> [(pid, ticks)]."""
-    needle = f"\0{ENV_OWNER}={owner}\0".encode()
-    prefix = f"\0{ENV_WORKLOAD}=".encode()
-    found: dict[str, list[tuple[int, int]]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = b"\0" + f.read() + b"\0"
-        except OSError:
-            continue  # gone, or a kernel thread
-        if needle not in environ:
-            continue
-        at = environ.find(prefix)
-        stat = _stat(pid)
-        # The mark is inherited by the run's own children; only the group leader is the run.
-        if at < 0 or stat is None or stat[0] != pid:
-            continue
-        name = environ[at + len(prefix) : environ.index(b"\0", at + 1)].decode("utf-8", "replace")
-        found.setdefault(name, []).append((pid, stat[1]))
-    return found
 
 
 class ProcessRuntime:
@@ -505,12 +202,12 @@ class ProcessRuntime:
             raise ValueError(f"stop_grace: must be a finite number >= 0, got {stop_grace!r}")
         self._id = supervisor_id
         self._stop_grace = stop_grace
-        self._boot = _boot_id()
+        self._boot = boot_id()
         self._lock = threading.Lock()
         self._owner = ""
         self._envs: dict[str, dict[str, str]] = {}
         self._specs: dict[str, ProcessSpec] = {}
-        self._launches: dict[str, _Launch | None] = {}
+        self._launches: dict[str, Launch | None] = {}
         self._log_users: dict[Path, str] = {}  # each log file is written by one workload's runs
         self._runs: dict[str, _Run] = {}
         self._by_fd: dict[int, _Run] = {}
@@ -556,7 +253,7 @@ class ProcessRuntime:
     def open(self, sink: Sink, resume: Resume) -> None:
         self._sink = sink
         self._owner = f"{self._id}:{resume.owner}"
-        self._found = _marked_leaders(self._owner)
+        self._found = marked_leaders(self._owner)
         clock, workers = self._prober_options
         self._prober = Prober(self._health_report, self._unhealthy, clock=clock, workers=workers)
         self._thread = threading.Thread(target=self._watch_loop, name="relaunch-process-watch", daemon=True)
@@ -566,8 +263,8 @@ class ProcessRuntime:
     def watch(self, name: str, spec: Any, run: LiveRun | None) -> None:
         if not isinstance(spec, ProcessSpec):
             raise TypeError(f"spec: must be a ProcessSpec, got {type(spec).__name__}")
-        env = {**os.environ, **spec.env, ENV_OWNER: self._owner, ENV_WORKLOAD: name}
-        launch = _Launch.of(spec)
+        env = environment(spec, self._owner, name)
+        launch = Launch.of(spec)
         with self._lock:
             for stream, log in (("stdout", spec.stdout), ("stderr", spec.stderr)):
                 if not isinstance(log, LogFile):
@@ -608,13 +305,9 @@ class ProcessRuntime:
             spec, env, launch = self._specs[name], self._envs[name], self._launches[name]
         started_at = time.time()
         try:
-            if launch is None:
-                before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-                pid = os.posix_spawnp(spec.argv[0], spec.argv, env, setsid=True, setsigdef=_DEFAULT_SIGNALS)
-            else:
-                pid, before = self._spawn(name, spec, env, launch)
+            pid, before = spawn(name, spec, env, launch)
         except OSError as exc:
-            if exc.errno in _FORK_ERRNOS or exc.errno in _FD_ERRNOS:
+            if exc.errno in FORK_ERRNOS or exc.errno in FD_ERRNOS:
                 self._short(exc)
                 raise RuntimeUnavailable(f"start of {name}: {exc}") from exc
             command = spec.argv[0] if launch is None else launch.argv[0]
@@ -623,7 +316,7 @@ class ProcessRuntime:
             after = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
             pidfd = os.pidfd_open(pid)
             try:
-                ticks = _spawn_ticks(pid, before, after)
+                ticks = spawn_ticks(pid, before, after)
             except BaseException:
                 os.close(pidfd)
                 raise
@@ -632,7 +325,7 @@ class ProcessRuntime:
             _killpg(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            if isinstance(exc, OSError) and exc.errno in _FD_ERRNOS:
+            if isinstance(exc, OSError) and exc.errno in FD_ERRNOS:
                 self._short(exc)
                 raise RuntimeUnavailable(f"start of {name}: {exc}") from exc
             raise
@@ -652,42 +345,6 @@ class ProcessRuntime:
         self._sink.run_started(name, run.live())
         logger.info("%s: started pid %d", name, pid, extra={"workload": name, "pid": pid})
         self._register(run)
-
-    def _spawn(self, name: str, spec: ProcessSpec, env: dict[str, str], launch: _Launch) -> tuple[int, int]:
-        """Spawn a run with its cwd, user or log files: its pid, and CLOCK_BOOTTIME just before.
-
-        The log files are opened here and duplicated onto the child's fds 1 and 2 by the spawn
-        itself; this process's copies are closed right after, so only the child writes them.
-        """
-        if launch.trampoline:
-            _check_runnable(name, spec, env)
-        ids = spec.credentials
-        owner = None if ids is None else (ids.uid, ids.gid)
-        opened: list[int] = []
-        try:
-            actions = []
-            if spec.stdout is not None:
-                opened.append(_open_log(name, "stdout", spec.stdout, owner))
-                actions.append((os.POSIX_SPAWN_DUP2, opened[-1], 1))
-            if spec.stderr == "stdout":
-                actions.append((os.POSIX_SPAWN_DUP2, opened[0], 2))
-            elif spec.stderr is not None:
-                opened.append(_open_log(name, "stderr", spec.stderr, owner))
-                actions.append((os.POSIX_SPAWN_DUP2, opened[-1], 2))
-            spawn = os.posix_spawn if launch.trampoline else os.posix_spawnp
-            before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-            pid = spawn(
-                launch.argv[0],
-                launch.argv,
-                env,
-                file_actions=actions,
-                setsid=True,
-                setsigdef=_DEFAULT_SIGNALS,
-            )
-            return pid, before
-        finally:
-            for fd in opened:
-                os.close(fd)
 
     def stop(self, name: str) -> None:
         with self._lock:
@@ -818,7 +475,7 @@ class ProcessRuntime:
             except (KeyError, TypeError, ValueError) as exc:
                 raise SupervisorError(f"{name}: unreadable saved run {dict(saved.data)!r}: {exc}") from None
             started_at = saved.started_at
-            saved_key = saved.key or _run_key(boot, pid, ticks)  # 0.1's import kept no key
+            saved_key = saved.key or run_key(boot, pid, ticks)  # 0.1's import kept no key
             # After a reboot every saved run has ended, unseen, whatever now runs under its pid.
             if boot == self._boot:
                 wanted = (pid, ticks)
@@ -826,17 +483,10 @@ class ProcessRuntime:
                     candidates = [*candidates, wanted]
         live: list[_Run] = []
         for pid, ticks in sorted(candidates, key=lambda c: (c != wanted, c[1])):
-            try:
-                pidfd = os.pidfd_open(pid)
-            except ProcessLookupError:
+            pidfd = pidfd_of(pid, ticks)
+            if pidfd is None:
                 continue
-            # Compare the start time after opening the pidfd: if it matches now, the pidfd
-            # refers to the very process that was found, not to a later one with its pid.
-            stat = _stat(pid)
-            if stat is None or stat[1] != ticks:
-                os.close(pidfd)
-                continue
-            when = started_at if (pid, ticks) == wanted else _started_at(ticks)
+            when = started_at if (pid, ticks) == wanted else ticks_to_unix(ticks)
             live.append(_Run(name, self._boot, pid, ticks, when, pidfd, adopted=True))
         for extra in live[1:]:
             # Only a supervisor of 0.1 without the one-owner lock could leave two; keep one.
@@ -1031,13 +681,6 @@ class ProcessRuntime:
 
 def _nofile() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def _started_at(ticks: int) -> float:
-    """Unix seconds of a start time in clock ticks since boot (proc(5): field 22, /proc/stat btime)."""
-    with open("/proc/stat", "rb") as f:
-        btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
-    return btime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run_foreground(
