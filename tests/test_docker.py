@@ -29,7 +29,6 @@ from relaunch import (
     presets,
 )
 from relaunch.adapters.docker import (
-    _PODMAN_SETTLE,
     LABEL_SUPERVISOR,
     LABEL_WORKLOAD,
     ContainerSpec,
@@ -37,6 +36,7 @@ from relaunch.adapters.docker import (
     container_name,
     parse_time_ns,
 )
+from relaunch.adapters.docker_events import _PODMAN_SETTLE
 from relaunch.adapters.supervisor import Phase
 
 pytestmark = pytest.mark.docker

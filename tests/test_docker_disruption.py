@@ -70,14 +70,14 @@ def wait_running(h: Harness, *names: str, timeout: float = 30.0) -> None:
     /info runs conmon and runc), and a disruption before it ends would test something else."""
     for name in names:
         h.wait_phase(name, Phase.RUNNING, timeout)
-    wait_until(lambda: h.runtime._connected.is_set(), timeout, "the runtime connected")
+    wait_until(lambda: h.runtime._events._connected.is_set(), timeout, "the runtime connected")
 
 
 def assert_survived(h: Harness, client: docker.DockerClient, runs: dict[str, str]) -> None:
     """Podman: each container still runs its run from before (StartedAt), and nothing was decided,
     once the runtime has reconnected and reconciled (2 s: ten reconnect attempts at most)."""
     time.sleep(2.0)
-    wait_until(lambda: h.runtime._connected.is_set(), what="the runtime reconnected")
+    wait_until(lambda: h.runtime._events._connected.is_set(), what="the runtime reconnected")
     for name, run in runs.items():
         container = h.container(client, name)
         assert (container.status, container.attrs["State"]["StartedAt"]) == ("running", run), name
