@@ -204,6 +204,24 @@ class TestOperator:
             assert (status.restarts, status.budget_left) == (0, 1)
             sup.cancel_scope.cancel()
 
+    async def test_a_task_can_stop_and_restart_itself(self) -> None:
+        """A task that stops or restarts itself is stopped at its next await, as by anyone else."""
+        runs = 0
+
+        async def task() -> None:
+            nonlocal runs
+            runs += 1
+            await sup.restart("self") if runs == 1 else await sup.stop("self")
+            raise AssertionError("not reached: the stop cancels the task inside its own call")
+
+        async with AsyncSupervisor() as sup:
+            events = sup.events()
+            await sup.add("self", Policy(backoff=QUICK, budget=CountBudget(0)), task=task)
+        causes = [event.outcome.cause async for event in events]
+        assert runs == 2
+        assert causes == [Cause.STOPPED, Cause.STOPPED]
+        assert sup.status("self").phase is Phase.STOPPED
+
     async def test_unknown_names_and_bad_input_are_refused(self) -> None:
         """Every bad argument is refused with an error that names it."""
         async with AsyncSupervisor() as sup:
