@@ -7,17 +7,17 @@ restart are cheaper native, and this module picks them once, when a supervisor o
 - **Spawning.** anyio (4.14 and later) gives each task it spawns a ``TaskHandle`` with a cancel
   scope and two events of its own: about 20 more objects per task for the garbage collector to
   walk. With 10,000 supervised tasks the collector's full passes then took 30 % of the loop's
-  time, and restarts/s fell to 0.37x a hand-written loop (0.52x spawned natively; measured on
-  CPython 3.11). So supervised tasks are spawned into the loop's own nursery, opened by one anyio
-  task: ``asyncio.TaskGroup`` or a Trio nursery, each as strict as anyio's (cancelled with its
-  host, waited for, never losing an error).
+  time, and restarts/s fell to 0.37x a hand-written loop (0.48x spawned natively; measured on
+  CPython 3.11, 10,000 tasks failing every 10 ms). So supervised tasks are spawned into the
+  loop's own nursery, opened by one anyio task: ``asyncio.TaskGroup`` or a Trio nursery, each
+  as strict as anyio's (cancelled with its host, waited for, never losing an error).
 - **The clock and sleep.** ``anyio.current_time`` and ``anyio.sleep`` look the running library
   up on every call; the loop's own do the same work without it. anyio's cancel scopes cancel a
   native await as they cancel their own (on asyncio a scope cancels its host task).
 - **A task's stop lever.** Each supervised task's runs are inside one cancellable block, the lever
   of operator stops and restarts. On asyncio it is the task itself (:class:`_TaskLever`):
   ``Task.cancel`` and ``Task.uncancel``, counted as anyio's own asyncio cancel scopes count them,
-  and 21 rather than 25 objects per task; restarts/s went from 0.48x to 0.59x the hand-written
+  and 20 rather than 25 objects per task; restarts/s went from 0.48x to 0.55x the hand-written
   loop. On Trio it is an anyio cancel scope, itself a thin Trio one.
 - **Calls from other threads** that must not wait for the loop (``call_soon_threadsafe``).
 """

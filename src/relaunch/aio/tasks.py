@@ -11,8 +11,9 @@ supervisor starts every budget afresh, as an OTP supervisor does after its own r
 
 The shape, after trio's nurseries and anyio's task groups (python-trio/trio ``trio/_core/_run.py``,
 ``Nursery``; agronholm/anyio ``src/anyio/abc/_tasks.py``, ``TaskGroup``): an
-:class:`AsyncSupervisor` is an anyio task group, and each supervised task is one long-lived task
-of it that loops over runs (:meth:`AsyncSupervisor._supervise`): it awaits the coroutine
+:class:`AsyncSupervisor` is an anyio task group whose one keeper task holds the loop's own
+nursery (``_loop.py`` says why), and each supervised task is one long-lived task of that
+nursery, which loops over runs (:meth:`AsyncSupervisor._supervise`): it awaits the coroutine
 *itself* (no task per run), builds the ``Outcome``, decides inline (a few microseconds), and
 sleeps the delay on the loop's own clock. A task's runs are inside one cancellable block, the
 lever of operator stops and restarts (``_loop.py``); a run with a health deadline has an anyio
