@@ -28,6 +28,15 @@ one.
   its own calls, the same code under every way; each way's own count of restarts is checked
   against it afterwards (``calls - N <= restarts <= calls``), so a way that stopped restarting or
   counted wrongly fails the run.
+- **The window is whole cycles.** A loop that runs flat out handles all N tasks in step: one loop
+  iteration wakes every task whose sleep ended, the next runs every failure, the next every new
+  call (a cycle of the floor at N=10,000 takes about 0.1 s, tenacity's more than 1 s), so calls
+  come in bursts of about N and a window of fixed length would count one burst more or less by
+  where its ends fall (a quarter of tenacity's 5 s figure). The coroutine itself stamps
+  ``time.perf_counter()`` and ``time.process_time()`` at every N-th call once the window opens, and
+  the window runs from the first stamp to the last one made within ``WINDOW_S`` (or the second, if
+  one cycle takes longer): whole cycles, each end at the same point of one. The stamp's test (one
+  comparison per call) is in every way alike.
 - **CPU per restart**: ``time.process_time()`` over the window, divided by its restarts.
 - **memory per task**: tracemalloc's traced bytes after adding N tasks and letting each fail at
   least once, minus those before, over N, in a process of its own (tracemalloc slows every
@@ -69,6 +78,8 @@ WARMUP_S = 1.0
 REPEATS = 2
 #: How long the memory run lets the tasks fail before it counts: two failures of each.
 SETTLE_S = 2 * FAIL_AFTER_S
+#: Tasks of the memory run's first block, which only makes what is made once per process.
+WARM_TASKS = 10
 WAYS = ("floor", "relaunch", "tenacity")
 LABELS = {
     "floor": "hand-written loop (floor)",
@@ -85,48 +96,62 @@ BYTES_PER_TASK_MAX = 4096
 FLOOR_DELAY_S = 0.0
 
 _calls = 0  # calls of `work`, every way alike
-_floor_restarts = 0  # the floor's own count
+_stamp_at = 0  # the call at which `work` next stamps the clocks; 0: it does not
+_stamp_every = 0
+_stamps: list[tuple[int, float, float]] = []  # (calls, perf_counter, process_time)
 
 
 async def work() -> None:
     """The supervised coroutine: runs 10 ms, then fails."""
     global _calls
     _calls += 1
+    if _calls == _stamp_at:
+        _stamp()
     await asyncio.sleep(FAIL_AFTER_S)
     raise RuntimeError
+
+
+def _stamp() -> None:
+    global _stamp_at
+    _stamps.append((_calls, time.perf_counter(), time.process_time()))
+    _stamp_at += _stamp_every
 
 
 class Skipped(Exception):
     """The way cannot run here (its library is not installed)."""
 
 
-# Each way starts N tasks of `work` and yields a function that returns the restarts it counted
-# itself; leaving the block stops every task and waits for them.
+# A way's starter starts N tasks of `work` and yields a function that returns the restarts it
+# counted itself; leaving the block stops every task and waits for them. Each way is a function
+# that imports what it needs and returns its starter, so that imports stay out of what is measured.
 Counter = Callable[[], int]
+Starter = Callable[[int], contextlib.AbstractAsyncContextManager[Counter]]
 
 
-@contextlib.asynccontextmanager
-async def floor(n: int) -> AsyncIterator[Counter]:
-    async def loop() -> None:
-        global _floor_restarts
-        while True:
-            try:
-                await work()
-            except Exception:  # noqa: BLE001 -- the hand-written loop restarts on any failure
-                _floor_restarts += 1
-                await asyncio.sleep(FLOOR_DELAY_S)
+def floor() -> Starter:
+    @contextlib.asynccontextmanager
+    async def start(n: int) -> AsyncIterator[Counter]:
+        restarts = 0
 
-    tasks = [asyncio.create_task(loop()) for _ in range(n)]
-    try:
-        yield lambda: _floor_restarts
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        async def loop() -> None:
+            nonlocal restarts
+            while True:
+                try:
+                    await work()
+                except Exception:  # noqa: BLE001 -- the hand-written loop restarts on any failure
+                    restarts += 1
+                    await asyncio.sleep(FLOOR_DELAY_S)
+
+        tasks = [asyncio.create_task(loop()) for _ in range(n)]
+        try:
+            yield lambda: restarts
+        finally:
+            await _cancel(tasks)
+
+    return start
 
 
-@contextlib.asynccontextmanager
-async def relaunch_aio(n: int) -> AsyncIterator[Counter]:
+def relaunch_aio() -> Starter:
     try:
         from relaunch.aio import AsyncSupervisor
     except ImportError as error:
@@ -134,17 +159,21 @@ async def relaunch_aio(n: int) -> AsyncIterator[Counter]:
     from relaunch import Constant, Mode, Policy, Unlimited
 
     policy = Policy(mode=Mode.ALWAYS, backoff=Constant(0.0), budget=Unlimited())
-    async with AsyncSupervisor() as sup:
-        for i in range(n):
-            await sup.add(f"t{i}", policy, task=work)
-        try:
-            yield lambda: sum(status.restarts for status in sup.statuses())
-        finally:
-            sup.cancel_scope.cancel()
+
+    @contextlib.asynccontextmanager
+    async def start(n: int) -> AsyncIterator[Counter]:
+        async with AsyncSupervisor() as sup:
+            for i in range(n):
+                await sup.add(f"t{i}", policy, task=work)
+            try:
+                yield lambda: sum(status.restarts for status in sup.statuses())
+            finally:
+                sup.cancel_scope.cancel()
+
+    return start
 
 
-@contextlib.asynccontextmanager
-async def tenacity_retrying(n: int) -> AsyncIterator[Counter]:
+def tenacity_retrying() -> Starter:
     from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_none
 
     async def loop(retrying: AsyncRetrying) -> None:
@@ -152,52 +181,63 @@ async def tenacity_retrying(n: int) -> AsyncIterator[Counter]:
             with attempt:
                 await work()
 
-    retryings = [
-        AsyncRetrying(stop=stop_never, wait=wait_none(), retry=retry_if_exception_type(Exception))
-        for _ in range(n)
-    ]
-    tasks = [asyncio.create_task(loop(r)) for r in retryings]
-    try:
-        # statistics["attempt_number"] is the attempt under way: one more than its retries.
-        yield lambda: sum(r.statistics["attempt_number"] - 1 for r in retryings)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    @contextlib.asynccontextmanager
+    async def start(n: int) -> AsyncIterator[Counter]:
+        retryings = [
+            AsyncRetrying(stop=stop_never, wait=wait_none(), retry=retry_if_exception_type(Exception))
+            for _ in range(n)
+        ]
+        tasks = [asyncio.create_task(loop(r)) for r in retryings]
+        try:
+            # statistics["attempt_number"] is the attempt under way: one more than its retries.
+            yield lambda: sum(r.statistics["attempt_number"] - 1 for r in retryings)
+        finally:
+            await _cancel(tasks)
+
+    return start
 
 
-STARTERS = {"floor": floor, "relaunch": relaunch_aio, "tenacity": tenacity_retrying}
+STARTERS: dict[str, Callable[[], Starter]] = {
+    "floor": floor,
+    "relaunch": relaunch_aio,
+    "tenacity": tenacity_retrying,
+}
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _rss_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def _all_started(n: int) -> None:
+async def _all_started(n: int, since: int) -> None:
     # Tasks start in the order they were created, each before any second call of `work`.
-    while _calls < n:
+    while _calls - since < n:
         await asyncio.sleep(0.001)
 
 
-async def run_way(way: str, n: int, warmup_s: float, window_s: float) -> dict[str, Any]:
-    """One timed run of ``way`` with ``n`` tasks, in this process."""
+async def run_way(way: str, start: Starter, n: int, warmup_s: float, window_s: float) -> dict[str, Any]:
+    """One timed run of ``n`` tasks, in this process."""
     loop = asyncio.get_running_loop()
     gc.collect()
     rss0 = _rss_bytes()
     t_add = time.perf_counter()
-    async with STARTERS[way](n) as counted:
+    async with start(n) as counted:
         add_s = time.perf_counter() - t_add
-        await _all_started(n)
+        await _all_started(n, since=0)
         started_s = time.perf_counter() - t_add
         await asyncio.sleep(warmup_s)
         rss1 = _rss_bytes()
-        calls0, cpu0, t0 = _calls, time.process_time(), time.perf_counter()
-        await asyncio.sleep(window_s)
-        calls1, cpu1, t1 = _calls, time.process_time(), time.perf_counter()
+        stamps = await _window(n, window_s)
         restarts_counted = counted()
         calls = _calls  # read with the way's count, no await between
     if not calls - n <= restarts_counted <= calls:
         raise AssertionError(f"{way}: counted {restarts_counted} restarts for {calls} calls of {n} tasks")
+    (calls0, t0, cpu0), (calls1, t1, cpu1) = stamps[0], stamps[-1]
     restarts = calls1 - calls0
     span = t1 - t0
     return {
@@ -207,6 +247,7 @@ async def run_way(way: str, n: int, warmup_s: float, window_s: float) -> dict[st
         "add_s": round(add_s, 3),
         "all_started_s": round(started_s, 3),
         "window_s": round(span, 3),
+        "cycles": len(stamps) - 1,
         "restarts": restarts,
         "restarts_per_s": round(restarts / span, 1),
         "cpu_us_per_restart": round((cpu1 - cpu0) * 1e6 / restarts, 2) if restarts else None,
@@ -216,16 +257,37 @@ async def run_way(way: str, n: int, warmup_s: float, window_s: float) -> dict[st
     }
 
 
-async def memory_way(way: str, n: int) -> dict[str, Any]:
-    """Traced bytes per supervised task of ``way``, in this process (tracemalloc on throughout)."""
-    gc.collect()
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    async with STARTERS[way](n):
-        await _all_started(n)
+async def _window(n: int, window_s: float) -> list[tuple[int, float, float]]:
+    """The stamps of every N-th call from now until ``window_s`` has passed, at least two."""
+    global _stamp_at, _stamp_every
+    _stamps.clear()
+    _stamp_every, _stamp_at = n, _calls + 1
+    await asyncio.sleep(window_s)
+    while len(_stamps) < 2:  # a window shorter than one cycle
+        await asyncio.sleep(0.001)
+    _stamp_at = 0
+    return list(_stamps)
+
+
+async def _settled(start: Starter, n: int) -> int:
+    """Traced bytes while ``n`` tasks have each failed at least once, from a collected heap."""
+    since = _calls
+    async with start(n):
+        await _all_started(n, since)
         await asyncio.sleep(SETTLE_S)
         gc.collect()
-        traced = tracemalloc.get_traced_memory()[0] - base
+        return tracemalloc.get_traced_memory()[0]
+
+
+async def memory_way(way: str, start: Starter, n: int) -> dict[str, Any]:
+    """Traced bytes per supervised task, in this process (tracemalloc on throughout)."""
+    tracemalloc.start()
+    # A first block of a few tasks makes what is made once per process (the loop's and the
+    # libraries' lazy imports and caches), so the count below is what each task keeps.
+    await _settled(start, WARM_TASKS)
+    gc.collect()
+    base = tracemalloc.get_traced_memory()[0]
+    traced = await _settled(start, n) - base
     tracemalloc.stop()
     return {"way": way, "n": n, "traced_bytes_per_task": round(traced / n)}
 
@@ -234,12 +296,14 @@ def serve(argv: Sequence[str]) -> None:
     """The child: ``--serve WAY N WARMUP WINDOW`` or ``--memory WAY N``; prints one JSON line."""
     mode, way, n = argv[0], argv[1], int(argv[2])
     try:
-        if mode == "--memory":
-            result = asyncio.run(memory_way(way, n))
-        else:
-            result = asyncio.run(run_way(way, n, float(argv[3]), float(argv[4])))
+        start = STARTERS[way]()
     except Skipped as skip:
-        result = {"way": way, "skipped": str(skip)}
+        result: dict[str, Any] = {"way": way, "skipped": str(skip)}
+    else:
+        if mode == "--memory":
+            result = asyncio.run(memory_way(way, start, n))
+        else:
+            result = asyncio.run(run_way(way, start, n, float(argv[3]), float(argv[4])))
     print(json.dumps(result), flush=True)
 
 

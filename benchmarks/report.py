@@ -414,11 +414,13 @@ def aio_markdown(a: Mapping[str, Any]) -> list[str]:
     lines += [
         f"Runs, in order (event loop policy / loop: {', '.join(loops) or '-'}):",
         "",
-        "| round | way | restarts/s | CPU us / restart | CPU % | tasks added in s | all started after s |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| round | way | restarts/s | CPU us / restart | CPU % | window s (cycles of N) | tasks added in s "
+        "| all started after s |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(
             f"| {r['round']} | {aio.LABELS[r['way']]} | {r['restarts_per_s']:,.0f} "
-            f"| {_ms(r['cpu_us_per_restart'])} | {r['cpu_percent']} | {r['add_s']} | {r['all_started_s']} |"
+            f"| {_ms(r['cpu_us_per_restart'])} | {r['cpu_percent']} | {r['window_s']} ({r['cycles']}) "
+            f"| {r['add_s']} | {r['all_started_s']} |"
             for r in a["runs"]
         ),
         "",
