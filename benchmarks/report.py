@@ -403,7 +403,7 @@ def aio_markdown(a: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"| {aio.LABELS[name]} | {w['restarts_per_s']:,.0f} | {times(w, 'restarts_per_s')} "
             f"| {_ms(w['cpu_us_per_restart'])} | {times(w, 'cpu_us_per_restart')} "
-            f"| {_ms(w['traced_bytes_per_task'])} | {_ms(w['rss_bytes_per_task'])} |"
+            f"| {_bytes(w['traced_bytes_per_task'])} | {_bytes(w['rss_bytes_per_task'])} |"
         )
     lines.append("")
     lines += [f"Skipped: {why}." for why in a["skipped"].values()]
@@ -433,6 +433,10 @@ def aio_markdown(a: Mapping[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+def _bytes(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def _ms(value: float | None) -> str:
