@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict src/relaunch/kernel src/relaunch/adapters src/relaunch/fleet
+	$(VENV)/bin/mypy --strict src/relaunch/kernel src/relaunch/adapters src/relaunch/fleet src/relaunch/aio
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

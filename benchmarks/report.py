@@ -22,7 +22,7 @@ from typing import Any
 
 import pyperf
 
-from benchmarks import decide, fleet, floors, growth, peers
+from benchmarks import aio, decide, fleet, floors, growth, peers
 from benchmarks.harness import Case, percentile
 
 ATTRS_FLOOR = floors.cases()[1].name
@@ -45,7 +45,7 @@ def _cpu_model() -> str:
 
 def _versions() -> dict[str, str]:
     out = {}
-    for dist in ("relaunch", "attrs", "pyperf", "tenacity", "backoff", "stamina"):
+    for dist in ("relaunch", "attrs", "anyio", "pyperf", "tenacity", "backoff", "stamina"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -319,6 +319,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         ]
     lines += fleet_markdown(results["fleet"])
     lines += probes_markdown(results.get("probes", {}))
+    lines += aio_markdown(results.get("aio", {}))
     if results["targets"]:
         lines += [
             "## Targets: the decision kernel and the Docker adapter",
@@ -384,6 +385,70 @@ def probes_markdown(p: Mapping[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+def aio_markdown(a: Mapping[str, Any]) -> list[str]:
+    """Supervised asyncio tasks (benchmarks/aio.py): each way's figures, its runs, issue 23's targets."""
+    if not a:
+        return []
+    lines = [
+        "## Supervised asyncio tasks (issue 23)",
+        "",
+        f"{a['n']:,} tasks, each failing {a['fail_after_s'] * 1e3:g} ms after it starts and restarted at "
+        f"once, forever; {a['repeats']} run(s) per way, each in a fresh process, the order alternating, "
+        f"measured for {a['window_s']:g} s after all started and {a['warmup_s']:g} s of warm-up; medians "
+        "over the runs. *x floor* is over the hand-written loop's figure; memory is tracemalloc's traced "
+        "bytes per task in a run of its own, RSS the resident-set growth per task in the timed runs "
+        "(benchmarks/README.md).",
+        "",
+        "| way | restarts/s | x floor | CPU us / restart | x floor | memory B / task | RSS B / task |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ways = a.get("ways", {})
+    floor = ways.get("floor", {})
+
+    def times(way: Mapping[str, Any], key: str) -> str:
+        mine, base = way.get(key), floor.get(key)
+        return f"{mine / base:.2f}" if mine and base else "-"
+
+    for name, w in ways.items():
+        lines.append(
+            f"| {aio.LABELS[name]} | {w['restarts_per_s']:,.0f} | {times(w, 'restarts_per_s')} "
+            f"| {_ms(w['cpu_us_per_restart'])} | {times(w, 'cpu_us_per_restart')} "
+            f"| {_bytes(w['traced_bytes_per_task'])} | {_bytes(w['rss_bytes_per_task'])} |"
+        )
+    lines.append("")
+    lines += [f"Skipped: {why}." for why in a["skipped"].values()]
+    lines += [f"Failed: {aio.LABELS[e['way']]} ({e['run']}): {e['error']}" for e in a["errors"]]
+    if a["skipped"] or a["errors"]:
+        lines.append("")
+    loops = sorted({r["loop"] for r in a["runs"]})
+    lines += [
+        f"Runs, in order (event loop policy / loop: {', '.join(loops) or '-'}):",
+        "",
+        "| round | way | restarts/s | CPU us / restart | CPU % | window s (cycles of N) | tasks added in s "
+        "| all started after s |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {r['round']} | {aio.LABELS[r['way']]} | {r['restarts_per_s']:,.0f} "
+            f"| {_ms(r['cpu_us_per_restart'])} | {r['cpu_percent']} | {r['window_s']} ({r['cycles']}) "
+            f"| {r['add_s']} | {r['all_started_s']} |"
+            for r in a["runs"]
+        ),
+        "",
+    ]
+    verdict = {True: "yes", False: "NO", None: "not measured"}
+    lines += [
+        "| target | limit | measured | met |",
+        "| --- | --- | ---: | --- |",
+        *(f"| {t['target']} | {t['limit']} | {t['measured']} | {verdict[t['met']]} |" for t in a["targets"]),
+        "",
+    ]
+    return lines
+
+
+def _bytes(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def _ms(value: float | None) -> str:

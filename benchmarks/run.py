@@ -3,8 +3,9 @@
 pyperf (the harness of CPython's own pyperformance) times every row in fresh worker processes,
 calibrating the loop count and taking the median over processes x values; the same run then times
 single calls of every row in this process, interleaved, for p50/p99 per decision; then it measures
-memory and allocations, the Docker adapter under load and the supervisor fleet (fleet.py), and
-writes the JSON and the markdown table (benchmarks/report.py).
+memory and allocations, the Docker adapter under load, the supervisor fleet (fleet.py), the
+health probes (probe_load.py) and supervised asyncio tasks (aio.py), and writes the JSON and the
+markdown table (benchmarks/report.py).
 
 `--smoke` is pyperf's `--debug-single-value` (one process, one value, one loop per row) plus a few
 dozen samples per row: it proves every row runs and verifies itself, and says nothing about speed.
@@ -19,7 +20,19 @@ from collections.abc import Sequence
 
 import pyperf
 
-from benchmarks import adapter_load, decide, fleet, floors, growth, health, memory, peers, probe_load, report
+from benchmarks import (
+    adapter_load,
+    aio,
+    decide,
+    fleet,
+    floors,
+    growth,
+    health,
+    memory,
+    peers,
+    probe_load,
+    report,
+)
 from benchmarks.harness import Case, sample_per_call, time_calls
 
 
@@ -61,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help=f"fleet: skip the latency pass (N={fleet.LATENCY_N}, longer-lived programs)",
     )
+    ap.add_argument("--aio-tasks", type=int, default=aio.N, help="asyncio: supervised tasks per run")
+    ap.add_argument("--aio-seconds", type=float, default=aio.WINDOW_S, help="asyncio: measured window")
+    ap.add_argument("--aio-repeats", type=int, default=aio.REPEATS, help="asyncio: runs per way")
     args = runner.parse_args(argv)
 
     cases = [c for c in all_cases() if not args.only or re.search(args.only, c.name)]
@@ -104,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = report.build(cases, benches, samples, mem, adapter, fleet_results, args)
     if not args.only or re.search(args.only, "probes"):
         results["probes"] = probe_load.measure(smoke=args.smoke)
+    if not args.only or re.search(args.only, "aio"):
+        # Smoke: a few tasks for a fraction of a second; each way runs, checks its count, is reported.
+        if args.smoke:
+            results["aio"] = aio.measure(n=20, window_s=0.2, warmup_s=0.05, repeats=1)
+        else:
+            results["aio"] = aio.measure(args.aio_tasks, args.aio_seconds, repeats=args.aio_repeats)
     if args.json:
         report.write_json(results, args.json)
     if args.md:

@@ -326,3 +326,35 @@ def test_reload_verdict_from_stamps_and_counts(tmp_path: Path) -> None:
     stamps.ends["w0"] = [8.5, 10.1]
     stamps.starts["w1"].append(10.6)
     assert fleet.restarted_by_reload(programs, target, stamps, 10.0, counts, counts) == set()
+
+
+def _relaunch_aio_missing() -> bool:
+    # The import the benchmark's child process makes, in the same environment.
+    try:
+        from relaunch.aio import AsyncSupervisor  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def test_aio_rows_and_targets_are_reported(smoke: Smoke) -> None:
+    """Each way of supervising asyncio tasks ran, counted its own restarts right and is in the table; relaunch's way is skipped, and says so, only where relaunch.aio does not import."""
+    results, table = smoke
+    aio = results["aio"]
+    assert aio["errors"] == []
+    expected = ["floor", "tenacity"] if _relaunch_aio_missing() else ["floor", "relaunch", "tenacity"]
+    assert sorted(run["way"] for run in aio["runs"]) == expected
+    for run in aio["runs"]:
+        # Every task started before the window, so each restart in it is a call that followed a failure.
+        assert run["restarts"] > 0
+        assert run["cpu_us_per_restart"] > 0
+    assert sorted(aio["memory"]) == expected
+    assert all(size > 0 for size in aio["memory"].values())
+    assert "## Supervised asyncio tasks (issue 23)" in table
+    assert "| hand-written loop (floor) |" in table
+    if _relaunch_aio_missing():
+        assert "relaunch.aio not installed" in aio["skipped"]["relaunch"]
+        assert "Skipped: relaunch.aio not installed" in table
+    assert len(aio["targets"]) == 3
+    met = [t["met"] for t in aio["targets"]]
+    assert all(m is None for m in met) if _relaunch_aio_missing() else all(isinstance(m, bool) for m in met)

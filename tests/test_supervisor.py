@@ -185,6 +185,26 @@ def test_stop_during_backoff_cancels_the_pending_start(
     assert status.rule is Rule.OPERATOR_STOP
 
 
+def test_give_up_while_backing_off_is_given_up_and_of_a_stopped_one_leaves_it_stopped(
+    sup: Supervisor, runtime: FakeRuntime, clock: ManualClock
+) -> None:
+    """A group's give-up cancels a pending restart (GIVEN_UP, its reason kept); one an operator stopped stays STOPPED."""
+    sup.add("w", None, crash_policy())
+    eventually(lambda: len(runtime.starts) == 1)
+    die(sup, runtime, clock, "r1", 1, 0.5)
+    sup.give_up("w", "group g: its budget is spent")
+    clock.advance(100.0)
+    time.sleep(0.05)
+    assert len(runtime.starts) == 1
+    assert (sup.status("w").phase, sup.status("w").reason) == (Phase.GIVEN_UP, "group g: its budget is spent")
+    sup.start("w")
+    eventually(lambda: len(runtime.starts) == 2)
+    die(sup, runtime, clock, "r2", 1, 0.5)
+    sup.stop("w")
+    sup.give_up("w", "group g again")
+    assert sup.status("w").phase is Phase.STOPPED
+
+
 def test_stop_of_running_workload_makes_its_death_stopped(
     sup: Supervisor, runtime: FakeRuntime, clock: ManualClock, events: list[DecisionEvent]
 ) -> None:

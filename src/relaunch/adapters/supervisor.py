@@ -393,11 +393,9 @@ class Supervisor:
                     if not running and w.phase is not Phase.STOPPED:
                         now = max(self._clock.time(), w.state.last_at)
                         self._decide(w, None, Outcome(now, now, cause=Cause.STOPPED))
-                    elif not running and give_up is not None:
-                        self._enter(w, Phase.GIVEN_UP)
-                        w.reason = give_up
-                        self._mark(w)
                     else:
+                        # Running (its end is decided below), or stopped already: a give-up of a
+                        # workload an operator stopped leaves it stopped, the operator's word.
                         self._mark(w)
                 if running:
                     self._runtime.stop(name)
