@@ -292,6 +292,15 @@ class ContainerEvents:
             elif since is not None and _event_key(event) not in replayed:
                 self._on_event(api, event, live=False)
 
+    def _forget_run(self, cid: str) -> None:
+        """Drop what was known of the container's last run (a new run starts, or it is gone);
+        called with the lock held."""
+        self._killed.pop(cid, None)
+        self._kill_lost.discard(cid)
+        self._stopping.discard(cid)
+        self._cleanups.pop(cid, None)
+        self._unhealthy.discard(cid)
+
     def _on_event(self, api: EngineClient, event: Mapping[str, Any], *, live: bool) -> None:
         action = str(event.get("Action") or event.get("status") or "")
         cid = event.get("id", "")
@@ -303,11 +312,7 @@ class ContainerEvents:
         action = _PODMAN_ACTIONS.get(action, action) if self._engine.podman else action
         if action == "start":
             with self._lock:
-                self._killed.pop(cid, None)
-                self._kill_lost.discard(cid)
-                self._stopping.discard(cid)
-                self._cleanups.pop(cid, None)
-                self._unhealthy.discard(cid)
+                self._forget_run(cid)
             # A replayed start may belong to a run that has ended since; reconciliation reports
             # what runs now. Reporting it would cancel a restart that is still due.
             if live:
@@ -329,11 +334,7 @@ class ContainerEvents:
             self._on_health(api, name, cid, str(action), live=live)
         elif action == "destroy":
             with self._lock:
-                self._killed.pop(cid, None)
-                self._kill_lost.discard(cid)
-                self._stopping.discard(cid)
-                self._cleanups.pop(cid, None)
-                self._unhealthy.discard(cid)
+                self._forget_run(cid)
                 self._held.pop(cid, None)
             self._dropped(name, cid)
             self._report.removed(name)

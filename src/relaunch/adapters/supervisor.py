@@ -88,6 +88,7 @@ __all__ = [
     "StoreHealth",
     "Supervisor",
     "SupervisorError",
+    "decision_fields",
     "seed_for",
 ]
 
@@ -195,6 +196,22 @@ class _Workload:
             rule=self.rule,
             run=self.run,
         )
+
+
+def decision_fields(name: str, run: str | None, decision: Decision, detail: str) -> dict[str, Any]:
+    """The structured fields of a decision's log record, the same for every supervisor."""
+    outcome = decision.outcome
+    return {
+        "workload": name,
+        "run": run,
+        "cause": outcome.cause.name,
+        "exit_code": outcome.exit_code,
+        "action": decision.action.name,
+        "rule": decision.rule.value,
+        "delay": decision.delay,
+        "attempt": decision.attempt,
+        "detail": detail,
+    }
 
 
 def seed_for(name: str) -> int:
@@ -712,17 +729,7 @@ class Supervisor:
                 "%s: %s",
                 w.name,
                 decision.reason,
-                extra={
-                    "workload": w.name,
-                    "run": run,
-                    "cause": outcome.cause.name,
-                    "exit_code": outcome.exit_code,
-                    "action": decision.action.name,
-                    "rule": decision.rule.value,
-                    "delay": decision.delay,
-                    "attempt": decision.attempt,
-                    "detail": detail,
-                },
+                extra=decision_fields(w.name, run, decision, detail),
             )
         if self._outbox is not None:
             health = w.health if run is not None else None

@@ -49,7 +49,7 @@ import anyio.abc
 
 from relaunch.adapters.phase import Phase, check_transition
 from relaunch.adapters.runtime import SupervisorError
-from relaunch.adapters.supervisor import DecisionEvent, Status, seed_for
+from relaunch.adapters.supervisor import DecisionEvent, Status, decision_fields, seed_for
 from relaunch.kernel import Action, Cause, Decision, Group, GroupState, Outcome, Policy, State
 
 from . import _loop
@@ -88,22 +88,12 @@ def failure_detail(error: BaseException) -> str:
 def log_decision(name: str, decision: Decision, detail: str) -> None:
     """Log one decision at INFO, with the fields the thread core's log records carry."""
     if logger.isEnabledFor(logging.INFO):
-        outcome = decision.outcome
         logger.info(
             "%s: %s%s",
             name,
             decision.reason,
             f" ({detail})" if detail else "",
-            extra={
-                "workload": name,
-                "cause": outcome.cause.name,
-                "exit_code": outcome.exit_code,
-                "action": decision.action.name,
-                "rule": decision.rule.value,
-                "delay": decision.delay,
-                "attempt": decision.attempt,
-                "detail": detail,
-            },
+            extra=decision_fields(name, None, decision, detail),
         )
 
 
