@@ -240,8 +240,13 @@ def _raise_nofile() -> None:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    # LC_ALL=C: $EPOCHREALTIME uses the locale's decimal separator.
-    return {**os.environ, "LC_ALL": "C", **extra}
+    # LC_ALL=C: $EPOCHREALTIME uses the locale's decimal separator. Bytecode is written (to a
+    # cache of the bench's own) and read again, as an installed package has it (pip compiles it
+    # at install; supervisor's venv has it): with PYTHONDONTWRITEBYTECODE set, as it is in some
+    # sandboxes, every `relaunch ctl` would compile relaunch's modules anew.
+    env = {**os.environ, "LC_ALL": "C", "PYTHONPYCACHEPREFIX": str(CACHE / "pycache"), **extra}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 # -- installing the peers on first use -------------------------------------------------------

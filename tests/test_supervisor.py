@@ -428,11 +428,12 @@ def test_operator_start_after_give_up_starts_with_a_fresh_state(
     assert len(runtime.starts) == 2
 
 
-@pytest.mark.parametrize("resume", [True, False])
-def test_a_stopped_workload_resumes_at_start_only_if_the_policy_says_so(
-    tmp_path: Path, clock: ManualClock, resume: bool
+@pytest.mark.parametrize(("resume", "start_stopped"), [(True, False), (False, False), (False, True)])
+def test_a_stopped_workload_resumes_at_start_only_if_the_policy_or_the_caller_says_so(
+    tmp_path: Path, clock: ManualClock, resume: bool, start_stopped: bool
 ) -> None:
-    """Policy.resume_stopped (Docker's always vs unless-stopped): an operator stop survives a restart or not."""
+    """Policy.resume_stopped (Docker's always vs unless-stopped) or add(start_stopped=True) (relaunch run):
+    an operator stop survives a restart or not."""
     path = str(tmp_path / "s.db")
     policy = Policy(backoff=Constant(1.0), budget=CountBudget(3), resume_stopped=resume)
     first = FakeRuntime()
@@ -446,8 +447,8 @@ def test_a_stopped_workload_resumes_at_start_only_if_the_policy_says_so(
     second = FakeRuntime()
     second.world["w"] = first.world["w"]
     with Supervisor(second, path, clock=clock) as s:
-        s.add("w", None, policy)
-        if resume:
+        s.add("w", None, policy, start_stopped=start_stopped)
+        if resume or start_stopped:
             eventually(lambda: second.starts == [("w", False)])
         else:
             time.sleep(0.05)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from relaunch.fleet.control import ControlError, request
+from relaunch.fleet.wire import ControlError, request
 from runtimes import wait_for
 
 

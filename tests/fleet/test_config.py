@@ -49,7 +49,7 @@ def test_a_good_file(tmp_path: Path) -> None:
     """Every kind of entry reads into its value, with paths relative to the file's folder."""
     config = load(write(tmp_path, GOOD))
     assert config.store == tmp_path / "state.db"
-    assert config.socket == tmp_path / "state.db.sock" == socket_path(tmp_path / "relaunch.toml")
+    assert config.socket == tmp_path / "state.db.sock" == Path(socket_path(tmp_path / "relaunch.toml"))
     web, worker, box = config.workloads
     assert isinstance(web, ExecWorkload)
     assert web.argv == ("python3", "-m", "http.server")

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from relaunch.fleet import control
+from relaunch.fleet import control, wire
 from relaunch.fleet.api import STATUS_KEYS, FleetError
 from relaunch.fleet.commands import COMMANDS, get_commands
 from relaunch.fleet.commands.status import Status
-from relaunch.fleet.control import ControlError, ControlServer, NoDaemon, request, stream
+from relaunch.fleet.control import ControlServer
 from relaunch.fleet.ctl import ctl_main
+from relaunch.fleet.wire import ControlError, NoDaemon, request, stream
 
 from .double import MemoryFleet, row
 
@@ -253,7 +254,7 @@ def test_the_0600_mode_keeps_other_users_out(server: ControlServer) -> None:
         (b'{"v": 1}\n', False, "unknown command None"),
         (b'{"v": 1, "command": "status", "args": [1]}\n', False, "args must be a JSON object"),
         (b'{"v": 1, "command": "status"}', True, "the connection ended before a newline"),
-        (b"x" * (control.MAX_REQUEST_BYTES + 2), False, "longer than 65536 bytes"),
+        (b"x" * (wire.MAX_REQUEST_BYTES + 2), False, "longer than 65536 bytes"),
     ],
 )
 def test_a_malformed_request_gets_an_error_naming_it_and_the_server_goes_on(
@@ -453,16 +454,16 @@ def test_logs_of_a_workload_without_a_log_file_is_refused(server: ControlServer,
 
 
 def test_logs_of_a_long_file_reads_only_its_end(server: ControlServer, fleet: MemoryFleet) -> None:
-    """The last lines of a file of a million lines, and a line longer than the piece size is cut to it."""
-    from relaunch.fleet.commands.logs import MAX_LINE_BYTES
+    """The last lines of a file of a million lines; a line longer than the piece size is sent as pieces of it."""
+    from relaunch.adapters.logfiles import LINE_LIMIT
 
     path = fleet.logs["web", "stdout"]
     with path.open("w") as f:
         for i in range(1_000_000):
             f.write(f"{i}\n")
-        f.write("y" * (MAX_LINE_BYTES * 3) + "\nlast\n")
-    lines = request(server.path, "logs", {"name": "web", "lines": 3})["lines"]
-    assert lines == ["999999", "y" * MAX_LINE_BYTES, "last"]
+        f.write("y" * (LINE_LIMIT * 2 + 5) + "\nlast\n")
+    lines = request(server.path, "logs", {"name": "web", "lines": 5})["lines"]
+    assert lines == ["999999", "y" * LINE_LIMIT, "y" * LINE_LIMIT, "yyyyy", "last"]
 
 
 def test_logs_follow_streams_appended_lines_across_a_rotation(
@@ -642,3 +643,28 @@ def test_ctl_finds_the_socket_from_the_fleet_file(
     assert capsys.readouterr().err == "missing.toml: no such fleet file\n"
     assert ctl_main(["-c", "bad.toml", "status"]) == 2
     assert capsys.readouterr().err == "bad.toml: [fleet] store: must be a file name, got 3\n"
+
+
+def test_ctl_imports_only_what_the_client_needs(tmp_path: Path) -> None:
+    """`relaunch ctl status` imports neither the kernel, the server nor typing (a tenth of its time)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "relaunch.toml").write_text('[fleet]\nstore = "s.db"\n', encoding="utf-8")
+    probe = (
+        "import sys\n"
+        "from relaunch.cli import main\n"
+        "code = main(['ctl', '-c', sys.argv[1], 'status'])\n"
+        "heavy = ['typing', 'tomllib', 'pathlib', 'dataclasses', 'logging', 'threading', 'attrs',\n"
+        "         'relaunch.kernel', 'relaunch.fleet.control', 'relaunch.fleet.api', 'relaunch.adapters']\n"
+        "print(code, [m for m in heavy if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "relaunch.toml")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    # Exit 3: no daemon listens there; the point is what it took to find that out.
+    assert done.stdout.strip() == "3 []"

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relaunch.fleet.paths import DEFAULT_STORE, socket_path
@@ -33,24 +33,35 @@ FRAGMENTS = (
     "# a comment\n",
     "\n",
     'store = "top.db"\n',
+    "[fleet]\nstore = 'literal.db'\nlog_backups = 3 # three\nstop_grace = \"2s\"\n",
+    '[fleet]\nwhat = [\n[1]\n]\nstore = "after-an-array.db"\n',
+    '[fleet]\n"store" = "quoted-key.db"\n',
+    '[fleet]\nstore = "esc\\u0061ped.db"\n',
+    "[fleet]\nstore = 5\n",
+    '[fleet]\nstore = ""\n',
 )
 
 
-def full_parse(text: str, file: Path) -> Path | None:
-    """What the whole file says the socket is, or None when it is no fleet file we could use."""
+INVALID = object()  # the file is not TOML: what ctl finds then is not compared
+BAD_STORE = object()  # valid TOML whose [fleet] store is no file name
+
+
+def full_parse(text: str, file: Path) -> object:
+    """What the whole file says the socket is, read as config.py reads it."""
     try:
         fleet = tomllib.loads(text).get("fleet", {})
     except tomllib.TOMLDecodeError:
-        return None
+        return INVALID
     if not isinstance(fleet, dict):
-        return None
+        return BAD_STORE
     store = fleet.get("store", DEFAULT_STORE)
     if not isinstance(store, str) or not store:
-        return None
-    return file.parent / (store + ".sock")
+        return BAD_STORE
+    return str(file.parent / (store + ".sock"))
 
 
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=6))
+@settings(max_examples=500)
 def test_the_fast_reading_agrees_with_the_whole_file(
     tmp_path_factory: pytest.TempPathFactory, parts: list[str]
 ) -> None:
@@ -60,9 +71,13 @@ def test_the_fast_reading_agrees_with_the_whole_file(
     file = tmp_path_factory.mktemp("fleet") / "relaunch.toml"
     file.write_text(text, encoding="utf-8")
     expected = full_parse(text, file)
-    if expected is None:
+    if expected is INVALID:
         return
-    assert socket_path(file) == expected
+    if expected is BAD_STORE:
+        with pytest.raises(ValueError, match=r"relaunch\.toml: (\[fleet\] store|fleet): must be"):
+            socket_path(file)
+    else:
+        assert socket_path(file) == expected
 
 
 def test_a_large_file_is_read_by_its_fleet_table(tmp_path: Path) -> None:
@@ -70,13 +85,13 @@ def test_a_large_file_is_read_by_its_fleet_table(tmp_path: Path) -> None:
     workloads = "".join(f'[workload.w{i}]\nexec = ["sh", "-c", "exit 1"]\n' for i in range(2000))
     file = tmp_path / "relaunch.toml"
     file.write_text('[fleet]\nstore = "s.db"\n' + workloads, encoding="utf-8")
-    assert socket_path(file) == tmp_path / "s.db.sock"
+    assert socket_path(file) == str(tmp_path / "s.db.sock")
     # A duplicate workload makes the file invalid TOML: the fast path still finds the socket (the
     # daemon runs the file it read before, and is the one to say what is wrong with this one).
     file.write_text(
         '[fleet]\nstore = "s.db"\n' + workloads + '[workload.w0]\nexec = ["x"]\n', encoding="utf-8"
     )
-    assert socket_path(file) == tmp_path / "s.db.sock"
+    assert socket_path(file) == str(tmp_path / "s.db.sock")
 
 
 def test_an_unreadable_file_is_one_error_naming_it(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleet.fleetkit import RunningFleet, exec_table, marked, toml_string, wait_for
+from relaunch.fleet.wire import request
 
 SLEEP = ["sleep", "1000"]
 FAST = 'policy = { preset = "recommended" }'
@@ -90,7 +91,6 @@ def test_reload_of_a_bad_file_applies_nothing(tmp_path: Path, fleets: list[Runni
     fleets.append(fleet)
     before = wait_for(lambda: fleet.all_running(names(3)), 30, "3 running")
     fleet.file.write_text(fleet_file(3) + exec_table("w09", SLEEP) + "bogus = 1\n")
-    from relaunch.fleet.control import request
 
     reply = request(fleet.socket, "reload", {})
     assert reply["ok"] is False
@@ -107,6 +107,33 @@ def test_sigterm_leaves_nothing_running(tmp_path: Path, fleets: list[RunningFlee
     assert fleet.wait(60) == 0
     assert [n for n in names(10) if marked(n, tmp_path)] == []
     assert not fleet.socket.exists()
+
+
+def test_sigterm_then_a_new_run_starts_every_workload_with_its_budget(
+    tmp_path: Path, fleets: list[RunningFleet]
+) -> None:
+    """What SIGTERM (or `ctl stop` before it) stopped, the next relaunch run starts, budgets where they were."""
+    crash = ["sh", "-c", "sleep 0.2; exit 3"]
+    budget = '{ mode = "always", backoff = { kind = "constant", seconds = 0.1 }, budget = { kind = "count", max_restarts = 1000 } }'
+    body = fleet_file(4) + exec_table("crashy", crash, policy=budget)
+    fleet = RunningFleet(tmp_path, body).start()
+    fleets.append(fleet)
+    wait_for(lambda: fleet.all_running(names(4)), 30, "4 running")
+    wait_for(lambda: fleet.rows()["crashy"]["restarts"] >= 3, 30, "3 restarts of crashy")
+    assert request(fleet.socket, "stop", {"name": "w01"})["ok"] is True
+    wait_for(lambda: fleet.rows()["w01"]["phase"] == "stopped", 30, "w01 stopped")
+    fleet.signal(signal.SIGTERM)
+    assert fleet.wait(60) == 0
+    assert [n for n in [*names(4), "crashy"] if marked(n, tmp_path)] == []
+    again = RunningFleet(tmp_path, body).start()
+    fleets.append(again)
+    rows = wait_for(lambda: again.all_running(names(4)), 30, "4 running again")
+    for n in names(4):
+        assert len(marked(n, tmp_path)) == 1, n
+    restarts = again.rows()["crashy"]["restarts"]
+    assert restarts >= 3  # counted on from the last run's, not from 0
+    assert again.rows()["crashy"]["budget_left"] <= 1000 - 3
+    assert {n: r["restarts"] for n, r in rows.items() if n != "crashy"} == {n: 0 for n in names(4)}
 
 
 def test_sigkill_then_a_new_run_adopts_every_workload(tmp_path: Path, fleets: list[RunningFleet]) -> None:
@@ -212,7 +239,7 @@ def test_control_from_another_uid_is_refused(tmp_path: Path, fleets: list[Runnin
     assert fleet.socket.stat().st_mode & 0o777 == 0o600
     probe = (
         "import os, sys\n"
-        "from relaunch.fleet.control import request\n"
+        "from relaunch.fleet.wire import request\n"
         "os.setgid(65534); os.setuid(65534)\n"
         "try:\n"
         f"    reply = request({toml_string(str(fleet.socket))}, 'stop', {{'name': 'w00'}})\n"

@@ -282,11 +282,15 @@ class Supervisor:
     ) -> None:
         self.close()
 
-    def add(self, name: str, spec: Any, policy: Policy) -> None:
+    def add(self, name: str, spec: Any, policy: Policy, *, start_stopped: bool = False) -> None:
         """Supervise ``name``: adopt or create it in the runtime and keep it running per ``policy``.
 
         A workload with saved state resumes it (same budget, same last handled run, a pending
         start at its original time); a new one gets ``policy.start(at=now)`` and is started.
+        One saved as stopped on purpose stays stopped, unless the policy resumes stopped
+        workloads (Docker's ``always``) or ``start_stopped`` is true: then it is started, its
+        budget going on where it was (``relaunch run`` starts every workload of its file, as
+        supervisord starts every ``autostart`` program).
         """
         with self._lock:
             if self._closed:
@@ -300,7 +304,7 @@ class Supervisor:
         with self._lock:
             w = self._restore(name, spec, policy, saved)
             self._workloads[name] = w
-            if w.phase is Phase.STOPPED and w.stop_requested and policy.resume_stopped:
+            if w.phase is Phase.STOPPED and w.stop_requested and (policy.resume_stopped or start_stopped):
                 # Docker's `always`, unlike `unless-stopped`: a stopped workload is started
                 # again when its supervisor starts (the budget goes on where it was).
                 w.stop_requested = False

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays out of `relaunch ctl`'s imports (relaunch/__init__.py)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["COMMANDS", "EXIT_CODES", "build_parser", "default_state_path", "default_state_paths", "main"]
 

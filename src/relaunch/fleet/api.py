@@ -43,6 +43,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from relaunch.fleet.errors import FleetError
+
 __all__ = ["STATUS_KEYS", "FleetControl", "FleetError"]
 
 #: The keys of every status row, in the order the table above gives them.
@@ -63,10 +65,6 @@ STATUS_KEYS = (
     "rule",
     "health",
 )
-
-
-class FleetError(Exception):
-    """A control request the fleet refuses; the message is shown to the user as it is."""
 
 
 class FleetControl(Protocol):

@@ -169,7 +169,7 @@ class FleetConfig:
     @property
     def socket(self) -> Path:
         """The control socket: next to the store."""
-        return socket_of(self.store)
+        return Path(socket_of(self.store))
 
 
 class _Where:
@@ -217,9 +217,10 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
     where = _Where(path, "fleet")
     _known(where, fleet, _FLEET_KEYS)
     folder = path.parent
-    store = store_of(path, fleet)
-    if isinstance(store, str):
-        raise where.fail("store", store)
+    try:
+        store = Path(store_of(path, fleet))
+    except ValueError as problem:
+        raise where.fail("store", str(problem)) from None
     supervisor_id = _string(where, "id", fleet.get("id", "relaunch"))
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,30}", supervisor_id):
         raise where.fail(

@@ -1,14 +1,8 @@
-"""The control socket of ``relaunch run``: its wire protocol, the daemon's end and the client's end.
+"""The control socket of ``relaunch run``: the daemon's end.
 
-The protocol (version :data:`PROTOCOL_VERSION`) is JSON lines over a unix stream socket, one
-request per connection:
-
-- the client sends one line, ``{"v": 1, "command": "status", "args": {...}}``;
-- the daemon answers with one line, ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``,
-  and closes; a streaming command (``logs -f``) instead goes on sending ``{"ok": true, ...}``
-  lines until the client hangs up. Anything after the request line is ignored.
-
-The commands themselves (what ``args`` each takes, what each reply holds) are in
+The wire protocol (JSON lines, one request per connection) and the client's end are in
+``wire.py``, kept apart so that ``relaunch ctl`` imports none of what serving needs. The
+commands themselves (what ``args`` each takes, what each reply holds) are in
 ``relaunch.fleet.commands``; this module knows none of them.
 
 Who may talk to the daemon: the socket file is created with mode 0600 (the mode is set on the
@@ -33,7 +27,7 @@ thread                      what it does
 
 ``ControlServer._lock`` (a leaf) guards the table of open connections; a connection's socket is
 shut down or closed only under it, so ``close()`` never touches a descriptor already reused.
-Nothing else is called under it. Each connection has a deadline of :data:`IO_TIMEOUT_S` for its
+Nothing else is called under it. Each connection has a deadline of ``wire.IO_TIMEOUT_S`` for its
 request and for each reply it writes, so a silent or stuck client holds its slot for that long
 at most. ``close()`` returns within a second: it stops accepting, removes the socket file (only
 the one it created, checked by inode), shuts every connection down and stops every stream.
@@ -52,66 +46,33 @@ import stat
 import struct
 import threading
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relaunch.fleet.api import FleetControl, FleetError
 from relaunch.fleet.commands.base import BadRequest, Command, Reply, Stream, error
+from relaunch.fleet.wire import (
+    IO_TIMEOUT_S,
+    MAX_REQUEST_BYTES,
+    PROTOCOL_VERSION,
+    ControlError,
+    check_socket_path,
+    encode,
+)
 
-__all__ = [
-    "MAX_CONNECTIONS",
-    "MAX_PATH_BYTES",
-    "PROTOCOL_VERSION",
-    "ControlError",
-    "ControlServer",
-    "NoDaemon",
-    "check_socket_path",
-    "parse_request",
-    "request",
-    "stream",
-]
+__all__ = ["MAX_CONNECTIONS", "ControlServer", "parse_request"]
 
-PROTOCOL_VERSION = 1
-#: ``sun_path`` holds 108 bytes with the terminating NUL (unix(7)).
-MAX_PATH_BYTES = 107
-MAX_REQUEST_BYTES = 64 * 1024
-#: A status of ten thousand workloads is a few MB; a longer line is not a reply.
-MAX_REPLY_BYTES = 64 * 1024 * 1024
 #: Control connections served at once; ``ctl`` holds one for a few milliseconds (``logs -f``
 #: for as long as it follows), so more would only be a client looping without waiting.
 MAX_CONNECTIONS = 8
-IO_TIMEOUT_S = 5.0
 #: ``close()`` returns within a second; this is what it waits for connection threads.
 CLOSE_WAIT_S = 0.8
 _WATCH_POLL_MS = 100
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 log = logging.getLogger(__name__)
-
-
-class ControlError(Exception):
-    """The control socket cannot be used: the message says which path and why."""
-
-
-class NoDaemon(ControlError):
-    """Nothing listens on the control socket (no such file, or connection refused)."""
-
-
-def _encode(message: Mapping[str, Any]) -> bytes:
-    return json.dumps(message, allow_nan=False, separators=(",", ":")).encode() + b"\n"
-
-
-def check_socket_path(path: str | os.PathLike[str]) -> str:
-    """``path`` as a string, or ControlError if it is too long for a unix socket address."""
-    text = os.fspath(path)
-    if len(os.fsencode(text)) > MAX_PATH_BYTES:
-        raise ControlError(
-            f"control socket {text}: the path is {len(os.fsencode(text))} bytes, more than the "
-            f"{MAX_PATH_BYTES} a unix socket address holds; put the store in a shorter path"
-        )
-    return text
 
 
 def parse_request(line: bytes, commands: Mapping[str, Command]) -> tuple[Command, dict[str, Any]]:
@@ -253,7 +214,7 @@ class ControlServer:
     def _reply_and_close(self, conn: _Connection, reply: Reply) -> None:
         with contextlib.suppress(OSError):
             conn.sock.settimeout(IO_TIMEOUT_S)
-            conn.sock.sendall(_encode(reply))
+            conn.sock.sendall(encode(reply))
         conn.sock.close()
 
     def _serve(self, conn: _Connection) -> None:
@@ -318,10 +279,10 @@ class ControlServer:
 
     def _send(self, sock: socket.socket, reply: Reply) -> None:
         try:
-            line = _encode(reply)
+            line = encode(reply)
         except (TypeError, ValueError) as exc:  # an infinity or an object JSON has no form for
             log.error("control socket %s: reply not JSON: %s", self.path, exc)
-            line = _encode(error(f"internal error: the reply is not JSON ({exc})"))
+            line = encode(error(f"internal error: the reply is not JSON ({exc})"))
         sock.sendall(line)
 
     def _stream(self, conn: _Connection, stream: Stream) -> None:
@@ -386,83 +347,3 @@ class ControlServer:
             return
         if (now.st_dev, now.st_ino) == self._identity:
             os.unlink(self.path)
-
-
-# -- the client's end ------------------------------------------------------------------------
-
-
-def request(
-    path: str | os.PathLike[str],
-    command: str,
-    args: Mapping[str, Any] | None = None,
-    timeout: float = IO_TIMEOUT_S,
-) -> Reply:
-    """Send one request and return its reply (``{"ok": false, ...}`` replies too).
-
-    Raises NoDaemon when nothing listens on ``path``, ControlError when the socket cannot be
-    used (permission, timeout after ``timeout`` seconds, a malformed reply).
-    """
-    replies = stream(path, command, args, timeout)
-    try:
-        return next(replies)
-    finally:
-        replies.close()
-
-
-def stream(
-    path: str | os.PathLike[str],
-    command: str,
-    args: Mapping[str, Any] | None = None,
-    timeout: float = IO_TIMEOUT_S,
-) -> Generator[Reply, None, None]:
-    """Send one request and yield every reply line until the daemon closes.
-
-    ``timeout`` bounds the connection and the first reply; later replies of a streaming command
-    are waited for without limit. Errors as :func:`request`, raised at the first ``next``.
-    """
-    where = check_socket_path(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(where)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise NoDaemon(f"no relaunch run is listening on {where}") from None
-        except PermissionError:
-            raise ControlError(
-                f"{where}: permission denied: the control socket is for the user that runs relaunch run"
-            ) from None
-        except TimeoutError:
-            raise ControlError(f"{where}: no connection within {timeout:g}s") from None
-        except OSError as exc:
-            raise ControlError(f"{where}: cannot connect: {exc.strerror}") from None
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            # A peer refused by uid answers and closes before reading: its reply is still there.
-            sock.sendall(_encode({"v": PROTOCOL_VERSION, "command": command, "args": dict(args or {})}))
-        reader = sock.makefile("rb")
-        yield _reply(where, reader.readline(MAX_REPLY_BYTES + 1))
-        sock.settimeout(None)
-        while line := reader.readline(MAX_REPLY_BYTES + 1):
-            yield _reply(where, line)
-    except TimeoutError:
-        raise ControlError(f"{where}: no reply within {timeout:g}s") from None
-    except ConnectionResetError:
-        raise ControlError(f"{where}: the daemon reset the connection") from None
-    finally:
-        sock.close()
-
-
-def _reply(where: str, line: bytes) -> Reply:
-    if not line:
-        raise ControlError(f"{where}: the daemon closed the connection without a reply")
-    if not line.endswith(b"\n"):
-        raise ControlError(f"{where}: malformed reply: longer than {MAX_REPLY_BYTES} bytes or cut short")
-    try:
-        reply = json.loads(line)
-    except ValueError as exc:
-        raise ControlError(f"{where}: malformed reply: not JSON ({exc})") from None
-    if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
-        raise ControlError(f"{where}: malformed reply: not an object with ok true or false: {line[:200]!r}")
-    if not reply["ok"] and not isinstance(reply.get("error"), str):
-        raise ControlError(f"{where}: malformed reply: an error without a message: {line[:200]!r}")
-    return reply

@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn
 
-from relaunch.fleet import control
+from relaunch.fleet import wire
 from relaunch.fleet.commands import get_commands
-from relaunch.fleet.paths import DEFAULT_FILE
+from relaunch.fleet.paths import DEFAULT_FILE, socket_path
+
+# This is what `relaunch ctl` imports: typing, pathlib and the server stay out (wire.py says why).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import NoReturn
 
 __all__ = ["EXIT_CODES", "ctl_main"]
 
@@ -63,7 +66,11 @@ def _parser() -> _Parser:
         default=DEFAULT_CONFIG,
         help=f"the fleet file relaunch run was given, to find its socket (default ./{DEFAULT_CONFIG})",
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    # prog given: else argparse builds a help formatter to compute it, which imports shutil (and
+    # with it bz2 and lzma), 3 ms of every call.
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser, prog=PROG
+    )
     for command in get_commands().values():
         sub = subparsers.add_parser(
             command.name, help=command.help, description=command.help, allow_abbrev=False
@@ -73,12 +80,10 @@ def _parser() -> _Parser:
     return parser
 
 
-def _socket(args: argparse.Namespace) -> Path:
+def _socket(args: argparse.Namespace) -> str:
     if args.socket is not None:
-        return Path(args.socket)
+        return str(args.socket)
     # Only the [fleet] store key is read (paths.py): ctl never imports the kernel.
-    from relaunch.fleet.paths import socket_path
-
     return socket_path(args.config)
 
 
@@ -87,21 +92,21 @@ def ctl_main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-        path = control.check_socket_path(_socket(args))
+        path = wire.check_socket_path(_socket(args))
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else EXIT_USAGE
-    except (_Usage, control.ControlError, ValueError, OSError) as exc:
+    except (_Usage, wire.ControlError, ValueError, OSError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     command = get_commands()[args.command]
     prog = f"{PROG} {command.name}"
     try:
-        for reply in control.stream(path, command.name, command.message(args)):
+        for reply in wire.stream(path, command.name, command.message(args)):
             if not reply["ok"]:
                 return _fail(f"{prog}: error: {reply['error']}", EXIT_REFUSED)
             text = command.render(reply, args.json)
             if text:
                 print(text, flush=True)
-    except control.ControlError as exc:
+    except wire.ControlError as exc:
         return _fail(f"{prog}: {exc}", EXIT_NO_DAEMON)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

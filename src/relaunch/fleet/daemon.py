@@ -16,9 +16,11 @@ module adds is what a daemon needs around the core, and nothing the core already
   changed ones (a different :attr:`Workload.definition`) are removed and added again, new ones
   are added, and the rest keep their runs and budgets.
 - **Shutdown.** SIGTERM or SIGINT stops every workload (in reverse start order; commands get
-  SIGTERM, then SIGKILL after ``stop_grace``), waits for their ends, and exits 0. A SIGKILL
-  leaves them running: the next ``relaunch run`` on the file adopts each (the runtimes' marks
-  and labels say which runs are ours, so nothing runs twice).
+  SIGTERM, then SIGKILL after ``stop_grace``), waits for their ends, and exits 0; the next
+  ``relaunch run`` starts them again with their budgets as they were (a ``ctl stop`` lasts
+  until then too, as ``supervisorctl stop`` does). A SIGKILL leaves them running: the next
+  ``relaunch run`` on the file adopts each (the runtimes' marks and labels say which runs are
+  ours, so nothing runs twice).
 - **systemd.** With ``NOTIFY_SOCKET`` set it sends ``READY=1`` once every workload is added,
   ``RELOADING=1``/``READY=1`` around a reload and ``STOPPING=1`` at shutdown, as sd_notify(3)
   describes (a datagram to that socket; ``@`` names an abstract one), so ``Type=notify`` works;
@@ -186,7 +188,11 @@ class Fleet:
 
     def _add(self, w: Workload) -> None:
         try:
-            self._sup.add(w.name, self._spec(w), w.policy)
+            # A workload left stopped (by the last run's SIGTERM, or by `ctl stop` before it) is
+            # started: the file says what should run, and a new `relaunch run` (`systemctl
+            # restart`) must bring it all back, as supervisord does with `autostart` programs.
+            # A given-up one stays given up: its budget is spent, and that is durable.
+            self._sup.add(w.name, self._spec(w), w.policy, start_stopped=True)
         except (TypeError, ValueError) as error:
             raise FleetError(f"{w.name}: {error}") from None
 

@@ -21,18 +21,22 @@ both into :func:`error` replies.
 from __future__ import annotations
 
 import abc
-import argparse
 import json
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
 
-from relaunch.fleet.api import FleetControl
+from relaunch.fleet.wire import Reply
+
+# ``relaunch ctl`` imports every command to build its parser: what is used only in annotations is
+# imported for the type checker alone, ``typing`` included (wire.py says why).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    import threading
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any, ClassVar
+
+    from relaunch.fleet.api import FleetControl
 
 __all__ = ["BadRequest", "Command", "Reply", "Stream", "WorkloadCommand", "error", "ok"]
-
-Reply = dict[str, Any]
 
 
 def ok(**props: Any) -> Reply:
@@ -49,16 +53,22 @@ class BadRequest(Exception):
     """A request the daemon cannot read or a command cannot take; the message names what is wrong."""
 
 
-@dataclass(frozen=True, slots=True)
 class Stream:
     """A reply that goes on: ``head`` first, then every reply ``follow(stop)`` yields.
 
     The server sets ``stop`` when the client hangs up or the server closes; ``follow`` must then
-    return within a fraction of a second.
+    return within a fraction of a second. (A plain class: ``dataclasses`` costs the client as
+    much to import as ``typing``.)
     """
 
-    head: Reply
-    follow: Callable[[threading.Event], Iterator[Reply]]
+    __slots__ = ("follow", "head")
+
+    def __init__(self, head: Reply, follow: Callable[[threading.Event], Iterator[Reply]]) -> None:
+        self.head = head
+        self.follow = follow
+
+    def __repr__(self) -> str:
+        return f"Stream(head={self.head!r}, follow={self.follow!r})"
 
 
 class Command(abc.ABC):

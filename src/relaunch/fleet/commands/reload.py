@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from relaunch.fleet.commands.base import Command, ok
 
-from relaunch.fleet.api import FleetControl
-from relaunch.fleet.commands.base import Command, Reply, ok
+TYPE_CHECKING = False  # wire.py says why the client's imports stay this small
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from relaunch.fleet.api import FleetControl
+    from relaunch.fleet.commands.base import Reply
 
 __all__ = ["Reload"]
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from relaunch.fleet.api import FleetControl
 from relaunch.fleet.commands.base import WorkloadCommand
+
+TYPE_CHECKING = False  # wire.py says why the client's imports stay this small
+if TYPE_CHECKING:
+    from relaunch.fleet.api import FleetControl
 
 __all__ = ["Start"]
 

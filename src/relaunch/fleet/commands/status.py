@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
 
-from relaunch.fleet.api import FleetControl, FleetError
-from relaunch.fleet.commands.base import Command, Reply, ok
+from relaunch.fleet.commands.base import Command, ok
+from relaunch.fleet.errors import FleetError
+
+TYPE_CHECKING = False  # wire.py says why the client's imports stay this small
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from relaunch.fleet.api import FleetControl
+    from relaunch.fleet.commands.base import Reply
 
 __all__ = ["Status"]
 
