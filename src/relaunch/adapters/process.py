@@ -171,10 +171,10 @@ class _Run:
     adopted: bool  # started by a previous supervisor, not by this runtime
     kill_at: float | None = None  # time.monotonic() of the SIGKILL that ends a stop's grace
     unhealthy: HealthReport | None = None  # the verdict that stopped it, if its health check did
+    key: str = dataclasses.field(init=False)  # run_key: made once, read at its start and its end
 
-    @property
-    def key(self) -> str:
-        return run_key(self.boot, self.pid, self.ticks)
+    def __post_init__(self) -> None:
+        self.key = run_key(self.boot, self.pid, self.ticks)
 
     def live(self) -> LiveRun:
         return LiveRun(self.key, self.started_at, {"boot": self.boot, "pid": self.pid, "ticks": self.ticks})
