@@ -488,8 +488,8 @@ class Supervisor:
 
     # -- sink: called by runtime threads ----------------------------------------------------
 
-    # The two calls of every restart hold the lock and flush the hooks by hand: ``_acting``'s
-    # generator cost as much as the rest of ``run_started`` (yappi, 500 workloads crash-looping).
+    # The two calls of every restart hold the lock and flush the hooks by hand: ``_acting`` is a
+    # generator, 72 us of the 1.8 ms a restart cost under yappi (500 workloads crash-looping).
 
     def run_started(self, name: str, run: LiveRun | None = None) -> None:
         """A run of ``name`` started (ours, or an operator's manual start)."""
