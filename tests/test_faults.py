@@ -266,6 +266,46 @@ def test_a_crash_loop_spends_its_budget_across_killed_supervisors(tmp_path: Path
         kill_marked([name])
 
 
+@pytest.mark.parametrize("trial", range(3))
+def test_crash_loops_started_side_by_side_spend_their_budgets_across_killed_supervisors(
+    tmp_path: Path, trial: int
+) -> None:
+    """Four crash loops restarting with no delay, their starts spawned side by side by the start
+    workers (a spawn leaves the GIL to the others), and each supervisor SIGKILLed at a random
+    instant: every workload ends given up after exactly its budget, each run started once.
+
+    A run lives 1 s, longer than a new supervisor takes to start, so every run alive at a kill
+    is adopted and counted, whether or not its start was already recorded as running.
+    """
+    rng = random.Random(trial)
+    tag = uuid.uuid4().hex[:6]
+    names = [f"side{i}-{tag}" for i in range(4)]
+    store = tmp_path / "s.db"
+    workloads = [
+        {"name": n, "argv": ["sh", "-c", f"echo run >> {tmp_path / n}; sleep 1; exit 1"], "restarts": 3}
+        for n in names
+    ]
+    config = {"store": str(store), "workloads": workloads}
+    try:
+        for _ in range(30):  # four runs of 1 s each need about six kills of 0.6 s on average
+            records = read_store(store)[1] if store.exists() else {}
+            if all(n in records and records[n].phase is Phase.GIVEN_UP for n in names):
+                break
+            proc = launch(tmp_path, config)
+            assert proc.stdout is not None
+            read_until(proc.stdout, lambda line: line.startswith("ready"))
+            time.sleep(rng.uniform(0.0, 1.2))
+            proc.kill()
+            proc.wait()
+        records = read_store(store)[1]
+        for n in names:
+            assert records[n].phase is Phase.GIVEN_UP, n
+            assert records[n].state.restarts == 3, n
+            assert (tmp_path / n).read_text().count("run") == 4, n  # the first run and three restarts
+    finally:
+        kill_marked(names)
+
+
 @pytest.mark.parametrize("trial", range(2))
 def test_a_container_crash_loop_spends_its_budget_across_killed_supervisors(
     trial: int,

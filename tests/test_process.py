@@ -218,6 +218,22 @@ def test_leftovers_of_a_run_are_killed_with_its_leader(harness: Harness, tmp_pat
     assert_group_gone(pid_of(event.run or ""))
 
 
+def test_a_run_leads_a_session_and_a_group_of_its_own_with_the_marks(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Each run is spawned as the leader of a new session and process group (pgid = sid = pid),
+    with the supervisor's environment, the spec's over it and the two marks."""
+    seen = tmp_path / "seen"
+    sup, _ = harness.supervisor()
+    script = f'ps -o pid=,pgid=,sid= -p $$ > {seen}; echo "$RELAUNCH_WORKLOAD $EXTRA" >> {seen}; exit 3'
+    sup.add("w", ProcessSpec(["sh", "-c", script], env={"EXTRA": "x y"}), policy(0))
+    event = harness.wait_decisions("w", 1)[0]
+    ids, marks = seen.read_text().splitlines()
+    pid, pgid, sid = map(int, ids.split())
+    assert pid == pgid == sid == pid_of(event.run or "")
+    assert marks == "w x y"
+
+
 def test_a_run_starts_with_sigpipe_and_sigxfsz_at_their_defaults(harness: Harness, tmp_path: Path) -> None:
     """Python ignores SIGPIPE (and SIGXFSZ) and a spawned child inherits ignored signals: a run
     must not (``yes | head`` would spin on EPIPE), so the runtime resets both, as ``subprocess``

@@ -96,6 +96,7 @@ def test_bad_fields_are_refused_naming_the_field_and_the_value(tmp_path: Path) -
     cases = [
         (lambda: ProcessSpec(["true"], cwd=tmp_path / "missing"), "ProcessSpec.cwd", "missing"),
         (lambda: ProcessSpec(["A=B"], cwd=tmp_path), "ProcessSpec.argv", "A=B"),
+        (lambda: ProcessSpec(["sh", "-c", "echo a\0b"]), "ProcessSpec.argv", "echo a"),
         (lambda: ProcessSpec(["true"], env={"A=B": "1"}), "ProcessSpec.env", "A=B"),
         (lambda: ProcessSpec(["true"], env={"A": 1}), "ProcessSpec.env", "A"),  # type: ignore[dict-item]
         (lambda: ProcessSpec(["true"], user="no-such-user-relaunch"), "ProcessSpec.user", "no-such-user"),

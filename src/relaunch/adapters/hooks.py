@@ -47,6 +47,10 @@ class Outbox(Generic[E]):
             self._queue.append(event)
 
     def flush(self) -> None:
+        if not self._queue:
+            # Every put is followed by its putter's flush, so an empty queue has nothing for
+            # this caller: the core calls flush after every report, most of which decide nothing.
+            return
         while True:
             if not self._delivering.acquire(blocking=False):
                 return

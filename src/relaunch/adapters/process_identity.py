@@ -64,10 +64,19 @@ def boot_id() -> str:
 def proc_stat(pid: int) -> tuple[int, int] | None:
     """(process group, start ticks) from ``/proc/<pid>/stat`` (proc(5)), or None if no process."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read()
+        # os.open and one read, not open(): no file object to build (a start reads this when
+        # its spawn crosses a tick, see spawn_ticks). 4 KiB holds the whole line (52 fields).
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        text = os.read(fd, 4096)
+    except ProcessLookupError:
+        return None
+    finally:
+        os.close(fd)
+    if not text:
+        return None  # the process was reaped between the open and the read
     # Field 2 is the command name in parentheses and may itself contain spaces and parentheses.
     fields = text[text.rindex(b")") + 2 :].split()
     return int(fields[2]), int(fields[19])

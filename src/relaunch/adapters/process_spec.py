@@ -82,6 +82,9 @@ class ProcessSpec:
         args = tuple(argv)
         if not args or not all(isinstance(a, str) for a in args) or not args[0]:
             raise ValueError(f"ProcessSpec.argv: must be a non-empty list of strings, got {argv!r}")
+        if any("\0" in a for a in args):
+            # A C string ends at its first NUL: the spawn would cut such an argument short.
+            raise ValueError(f"ProcessSpec.argv: an argument contains NUL, got {argv!r}")
         if health is not None and not isinstance(health, Health):
             raise TypeError(f"ProcessSpec.health: must be a Health, got {health!r}")
         if cwd is not None:

@@ -492,17 +492,28 @@ class Supervisor:
 
     # -- sink: called by runtime threads ----------------------------------------------------
 
+    # The two calls of every restart hold the lock and flush the hooks by hand: ``_acting`` is a
+    # generator, 72 us of the 1.8 ms a restart cost under yappi (500 workloads crash-looping).
+
     def run_started(self, name: str, run: LiveRun | None = None) -> None:
         """A run of ``name`` started (ours, or an operator's manual start)."""
-        with self._acting(name) as w:
-            if w is not None:
-                self._became_running(w, run)
+        try:
+            with self._lock:
+                w = None if self._closed else self._workloads.get(name)
+                if w is not None:
+                    self._became_running(w, run)
+        finally:
+            self._flush_hooks()
 
     def run_ended(self, name: str, end: RunEnd) -> None:
         """A run of ``name`` ended; handled at most once per ``end.run``."""
-        with self._acting(name) as w:
-            if w is not None:
-                self._handle_end(w, end)
+        try:
+            with self._lock:
+                w = None if self._closed else self._workloads.get(name)
+                if w is not None:
+                    self._handle_end(w, end)
+        finally:
+            self._flush_hooks()
 
     def removed(self, name: str) -> None:
         """``name`` was removed from the runtime: an operator decision, never undone by us."""
@@ -695,7 +706,7 @@ class Supervisor:
         if run is not None:
             w.last_run = run
         w.last_outcome = outcome
-        w.reason = decision.reason
+        w.reason = reason = decision.reason  # built at each reading: once here
         w.rule = decision.rule
         self._cancel(w)
         if decision.restarts and decision.delay <= 0:
@@ -729,12 +740,7 @@ class Supervisor:
                 w.restart_at = None
             self._mark(w, lazy=lazy)
         if logger.isEnabledFor(logging.INFO):
-            logger.info(
-                "%s: %s",
-                w.name,
-                decision.reason,
-                extra=decision_fields(w.name, run, decision, detail),
-            )
+            logger.info("%s: %s", w.name, reason, extra=decision_fields(w.name, run, decision, detail))
         if self._outbox is not None:
             health = w.health if run is not None else None
             self._outbox.put(DecisionEvent(w.name, run, outcome, decision, detail, health))

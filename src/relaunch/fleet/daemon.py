@@ -371,6 +371,8 @@ class Fleet:
                 self._listener(event)
             except Exception:
                 logger.exception("decision listener failed")
+        if not self._groups:
+            return  # every decision comes here: a fleet without groups asks nothing more
         with self._lock:
             w = self._config.workload(event.name)
             if w is None or w.group is None or w.group not in self._groups:
