@@ -10,7 +10,20 @@ from collections.abc import Awaitable, Callable
 import anyio
 import pytest
 
-from relaunch import Action, Cause, Constant, CountBudget, Group, Mode, Policy, Rule, Stability, Strategy
+from relaunch import (
+    Action,
+    Cause,
+    Constant,
+    CountBudget,
+    Group,
+    Mode,
+    Outcome,
+    OutcomeError,
+    Policy,
+    Rule,
+    Stability,
+    Strategy,
+)
 from relaunch.adapters.phase import Phase
 from relaunch.adapters.runtime import SupervisorError
 from relaunch.aio import AsyncSupervisor, heartbeat
@@ -103,6 +116,40 @@ class TestRuns:
         assert status.last_outcome is not None
         assert status.last_outcome.exit_code == 0
         assert status.rule is Rule.SUCCESS
+
+    async def test_outcomes_on_the_loops_clock_equal_checked_ones(self) -> None:
+        """Every outcome built without checks (the loop's clock) equals Outcome(...) of the same values."""
+
+        runs: list[None] = []
+
+        async def task() -> None:  # raises, returns, raises, ...
+            runs.append(None)
+            await anyio.sleep(0)
+            if len(runs) % 2:
+                raise RuntimeError
+
+        policy = Policy(backoff=QUICK, budget=CountBudget(5))
+        async with AsyncSupervisor() as sup:
+            events = sup.events()
+            await sup.add("t", policy, task=task)
+        outcomes = [event.outcome async for event in events]
+        assert {outcome.exit_code for outcome in outcomes} == {0, 1}
+        for outcome in outcomes:
+            checked = Outcome(outcome.started_at, outcome.ended_at, exit_code=outcome.exit_code)
+            assert outcome == checked
+            assert type(outcome.started_at) is type(outcome.ended_at) is float
+
+    async def test_a_clock_passed_in_is_checked(self) -> None:
+        """A clock of the caller's that goes back is refused by Outcome's checks, and the error leaves the block."""
+        times = iter([0.0, 10.0, 5.0])  # add, the run's start, then its end before its start
+
+        async def supervise() -> None:
+            async with AsyncSupervisor(clock=lambda: next(times)) as sup:
+                await sup.add("t", Policy(backoff=QUICK), task=crashing([]))
+
+        with pytest.raises(BaseExceptionGroup) as caught:
+            await supervise()
+        assert caught.group_contains(OutcomeError, match="must not be before started_at")
 
     async def test_args_are_passed(self) -> None:
         """``args`` are the task's positional arguments, on every run."""

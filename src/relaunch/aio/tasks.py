@@ -51,6 +51,7 @@ from relaunch.adapters.phase import Phase, check_transition
 from relaunch.adapters.runtime import SupervisorError
 from relaunch.adapters.supervisor import DecisionEvent, Status, decision_fields, seed_for
 from relaunch.kernel import Action, Cause, Decision, Group, GroupState, Outcome, Policy, State
+from relaunch.kernel.outcome import make_outcome
 
 from . import _loop
 from .events import DEFAULT_BUFFER, Broadcast, EventStream
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("relaunch.aio")
+# Asked before every decision's log call: one call instead of two when INFO is off.
+_logs_decisions = logger.isEnabledFor
 
 #: The exit code of a run whose coroutine returned.
 EXIT_RETURNED = 0
@@ -73,6 +76,7 @@ EXIT_RAISED = 1
 
 _RUNNING, _BACKING_OFF, _STARTING = Phase.RUNNING, Phase.BACKING_OFF, Phase.STARTING
 _STOPPED, _GIVEN_UP = Phase.STOPPED, Phase.GIVEN_UP
+_EXITED = Cause.EXITED
 _DOWN = frozenset({_STOPPED, _GIVEN_UP})  # no run, and no runner: only an operator brings it back
 
 AsyncTask = Callable[..., Awaitable[Any]]
@@ -401,7 +405,6 @@ class AsyncSupervisor:
                             _enter(t, _RUNNING)
                             t.runs += 1
                             t.run_started = started = now()
-                            detail = ""
                             try:
                                 if deadline is None:
                                     await fn(*args)
@@ -410,11 +413,12 @@ class AsyncSupervisor:
                                         t.run_scope = run
                                         await fn(*args)
                             except Exception as error:  # noqa: BLE001 - any exception is a failed run
-                                code = EXIT_RAISED
-                                detail = failure_detail(error)
+                                t.detail = failure_detail(error)
+                                outcome = self._ended(t, started, EXIT_RAISED)
                             else:
-                                code = EXIT_RETURNED
-                            delay = self._decide(t, self._ended(t, started, now(), code, detail), True)
+                                t.detail = ""
+                                outcome = self._ended(t, started, EXIT_RETURNED)
+                            delay = self._decide(t, outcome, True)
                             if delay is None:
                                 break
                             await sleep(delay)
@@ -439,9 +443,13 @@ class AsyncSupervisor:
             t.scope = None
             self._wake(t)
 
-    def _ended(self, t: _Task, started: float, ended: float, code: int, detail: str) -> Outcome:
-        """How a run that was not cancelled by its lever ended (its detail goes to ``t.detail``)."""
-        t.detail = detail
+    def _ended(self, t: _Task, started: float, code: int) -> Outcome:
+        """How a run that was not cancelled by its lever ended, now (``t.detail`` is its detail).
+
+        The loop's own clock gives finite floats that never go back, so the outcome of an exit is
+        built without Outcome's checks (``make_outcome``); a clock passed in is checked.
+        """
+        ended = self._now()
         # Only its deadline cancels a run's own scope (a stop pulls the lever instead).
         if t.run_scope is not None and t.run_scope.cancel_called:
             t.run_scope = None
@@ -449,6 +457,8 @@ class AsyncSupervisor:
             return Outcome(started, ended, cause=Cause.UNHEALTHY)
         if t.stop_requested:  # it caught its cancellation and ended by itself
             return Outcome(started, ended, cause=Cause.STOPPED)
+        if self._clock is None:
+            return make_outcome(started, ended, code, None, _EXITED)
         return Outcome(started, ended, exit_code=code)
 
     # -- decisions ----------------------------------------------------------------------------
@@ -461,18 +471,19 @@ class AsyncSupervisor:
         t.state = decision.state
         t.decision = decision
         restarts = decision.restarts
-        detail = t.detail
         if t.group is not None and not self._apply_group(t, t.group, decision):
             restarts = False  # the group's shared budget refused the restart its policy asked for
-            t.detail = detail = "; ".join(part for part in (detail, t.halt_reason) if part)
-        log_decision(t.name, decision, detail)
+            t.detail = "; ".join(part for part in (t.detail, t.halt_reason) if part)
+        if _logs_decisions(logging.INFO):
+            log_decision(t.name, decision, t.detail)
         if self._broadcast.listening:
             run = str(t.runs) if ran else None
-            self._broadcast.publish(DecisionEvent(t.name, run, outcome, decision, detail))
+            self._broadcast.publish(DecisionEvent(t.name, run, outcome, decision, t.detail))
         if restarts:
             _enter(t, _BACKING_OFF)
-            t.restart_at = outcome.ended_at + decision.delay
-            return decision.delay
+            delay = decision.delay
+            t.restart_at = outcome.ended_at + delay
+            return delay
         if t.restart_requested:
             _enter(t, _STOPPED)  # the restart's stop: a start follows at once
         elif t.halt_reason is not None or decision.action is Action.GIVE_UP:
