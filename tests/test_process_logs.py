@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from relaunch import Cause
-from relaunch.adapters.logfiles import LINE_LIMIT, LogFile, copy_truncate, follow, rotate, tail
+from relaunch.adapters.logfiles import LINE_LIMIT, LogFile, copy_truncate, follow, rotate, tail, tail_and_end
 from relaunch.adapters.process import ProcessRuntime, ProcessSpec
 from relaunch.adapters.supervisor import Phase, Supervisor
 from test_faults import kill_marked, launch, read_until
@@ -455,10 +455,10 @@ def test_tail_cuts_long_lines_and_reads_only_what_it_needs(tmp_path: Path) -> No
 class Follower:
     """``follow`` on a thread of its own, collecting its lines."""
 
-    def __init__(self, path: Path, poll: float = 0.02) -> None:
+    def __init__(self, path: Path, poll: float = 0.02, offset: int | None = None) -> None:
         self.stop = threading.Event()
         self.lines: list[str] = []
-        lines = follow(path, self.stop, poll)  # the position is taken now
+        lines = follow(path, self.stop, poll, offset=offset)  # the position is taken now
         self.thread = threading.Thread(target=lambda: self.lines.extend(lines), daemon=True)
         self.thread.start()
 
@@ -470,6 +470,22 @@ class Follower:
         self.stop.set()
         self.thread.join(2)
         assert not self.thread.is_alive()
+
+
+def test_follow_from_the_tails_end_misses_and_repeats_nothing(tmp_path: Path) -> None:
+    """Lines written between tail_and_end and follow(offset=end) come once, in the follow only."""
+    path = tmp_path / "out.log"
+    assert tail_and_end(path, 5) == ([], 0)
+    write(path, "one\ntwo\n")
+    lines, end = tail_and_end(path, 1)
+    assert (lines, end) == (["two"], 8)
+    write(path, "three, written before the follow began\n")
+    follower = Follower(path, offset=end)
+    try:
+        write(path, "four\n")
+        assert follower.wait(2) == ["three, written before the follow began", "four"]
+    finally:
+        follower.close()
 
 
 def test_follow_goes_on_across_rotation_by_renames_and_copy_truncate(tmp_path: Path) -> None:

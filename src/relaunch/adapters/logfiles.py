@@ -70,6 +70,7 @@ __all__ = [
     "open_for_run",
     "rotate",
     "tail",
+    "tail_and_end",
 ]
 
 logger = logging.getLogger("relaunch.logs")
@@ -345,21 +346,34 @@ def tail(path: str | os.PathLike[str], lines: int) -> list[str]:
     exist yet has no lines. A snapshot without locks: a rotation at the same moment can repeat
     or miss the lines it moves.
     """
+    return tail_and_end(path, lines)[0]
+
+
+def tail_and_end(path: str | os.PathLike[str], lines: int) -> tuple[list[str], int]:
+    """:func:`tail`, and the size of the file itself when it was read: the ``offset`` at which
+    :func:`follow` goes on with exactly the lines after these (0 when there is no file yet)."""
     if isinstance(lines, bool) or not isinstance(lines, int) or lines < 0:
         raise ValueError(f"lines: must be an integer >= 0, got {lines!r}")
+    head = Path(path)
     if lines == 0:
-        return []
+        try:
+            return [], os.stat(head).st_size
+        except FileNotFoundError:
+            return [], 0
+    file_end = 0
     budget = lines * (LINE_LIMIT + 1)
     blocks: list[bytes] = []  # the end of the stream, last block first
     newlines = 0
     complete = True  # the blocks reach back to the stream's first byte
-    for file in _newest_first(Path(path)):
+    for file in _newest_first(head):
         try:
             f = open(file, "rb")  # noqa: SIM115 - closed by the with below
         except FileNotFoundError:
             break  # rotated away since it was listed
         with f:
             end = os.fstat(f.fileno()).st_size
+            if file == head:
+                file_end = end
             while end > 0 and newlines <= lines and budget > 0:
                 start = max(0, end - min(LINE_LIMIT, budget))
                 f.seek(start)
@@ -384,7 +398,7 @@ def tail(path: str | os.PathLike[str], lines: int) -> list[str]:
         if not split[0]:
             split.pop(0)
     found = [piece for line in split for piece in _pieces(line)]
-    return [_decode(piece) for piece in found[-lines:]]
+    return [_decode(piece) for piece in found[-lines:]], file_end
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -395,13 +409,16 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def follow(path: str | os.PathLike[str], stop: threading.Event, poll: float = 0.1) -> Iterator[str]:
+def follow(
+    path: str | os.PathLike[str], stop: threading.Event, poll: float = 0.1, *, offset: int | None = None
+) -> Iterator[str]:
     """The lines written to a log file from now on, until ``stop`` is set, across its rotations.
 
-    "Now" is the call (the file's end is taken at once, not at the first ``next``), so a caller
-    that shows :func:`tail` first and then follows misses only what is written between the two
-    calls. Lines are as :func:`tail` gives them; a last line is given once its newline is
-    written (or, at a rotation by renames, once its file is complete).
+    "Now" is the call (the file's end is taken at once, not at the first ``next``), or ``offset``
+    when given: the end :func:`tail_and_end` gave, so that a caller that shows the tail first and
+    then follows misses nothing and repeats nothing. Lines are as :func:`tail` gives them; a last
+    line is given once its newline is written (or, at a rotation by renames, once its file is
+    complete).
 
     - A rotation by renames (at a spawn: the file replaced, a new inode) is followed by reading
       the old file to its end, then the new one from its start.
@@ -418,7 +435,10 @@ def follow(path: str | os.PathLike[str], stop: threading.Event, poll: float = 0.
     f = None
     with contextlib.suppress(FileNotFoundError):
         f = open(where, "rb", buffering=0)  # noqa: SIM115 - closed when the generator ends
-        f.seek(0, os.SEEK_END)
+        if offset is None:
+            f.seek(0, os.SEEK_END)
+        else:
+            f.seek(offset)
     return _Follower(where, f).lines(stop, poll)
 
 

@@ -63,19 +63,18 @@ class Logs(Command):
         follow = self.flag(args, "follow")
         # The daemon's end only: the client never imports the readers (nor what they import).
         from relaunch.adapters.logfiles import follow as follow_lines
-        from relaunch.adapters.logfiles import tail
+        from relaunch.adapters.logfiles import tail_and_end
 
         path = fleet.log_path(name, stream)
         try:
-            lines = tail(path, count)
+            lines, end = tail_and_end(path, count)
         except OSError as exc:
             raise FleetError(f"logs: {name}: cannot read {path}: {exc.strerror}") from None
         head = ok(name=name, stream=stream, path=str(path), lines=lines)
         if not follow:
             return head
-        # Following begins when the server has sent the head, at the file's end then: a line
-        # written in that millisecond is in neither.
-        return Stream(head, lambda stop: (ok(line=line) for line in follow_lines(path, stop)))
+        # Following goes on from where the tail was read: no line is lost or sent twice between.
+        return Stream(head, lambda stop: (ok(line=line) for line in follow_lines(path, stop, offset=end)))
 
     def text(self, reply: Reply) -> str:
         return str(reply["line"]) if "line" in reply else "\n".join(reply["lines"])
