@@ -154,3 +154,14 @@ def test_a_missing_file(tmp_path: Path) -> None:
     """A file that is not there says so, naming it."""
     with pytest.raises(ConfigError, match="no such fleet file"):
         load(tmp_path / "nope.toml")
+
+
+def test_identical_policy_tables_are_decoded_once(tmp_path: Path) -> None:
+    """Workloads with the same policy table share one Policy; a different table gets its own."""
+    table = '{ mode = "always", backoff = { kind = "constant", seconds = 0.5 } }'
+    text = "".join(f'[workload.w{i}]\nexec = ["true"]\npolicy = {table}\n' for i in range(3))
+    text += '[workload.other]\nexec = ["true"]\npolicy = { mode = "always", backoff = { kind = "constant", seconds = 1 } }\n'
+    w0, w1, w2, other = load(write(tmp_path, text)).workloads
+    assert w0.policy is w1.policy is w2.policy
+    assert other.policy is not w0.policy
+    assert other.policy != w0.policy

@@ -350,10 +350,24 @@ def _policy(where: _Where, name: str, table: Mapping[str, Any]) -> Policy:
         data = dict(value)
     else:
         raise where.fail(key, f"must be a preset name or a policy table, got {value!r}")
-    try:
-        return policyfile.from_data(data)
-    except PolicyError as error:
-        raise where.fail(key, str(error)) from None
+    # A fleet of many workloads mostly repeats a few policy tables (1000 decoded took half of a
+    # 1000-workload file's load): each distinct table is decoded once. Policies are immutable,
+    # so sharing one is safe; a table that fails is not kept, so each failure names its table.
+    canonical = json.dumps(data, sort_keys=True, default=repr)
+    policy = _DECODED.get(canonical)
+    if policy is None:
+        try:
+            policy = policyfile.from_data(data)
+        except PolicyError as error:
+            raise where.fail(key, str(error)) from None
+        if len(_DECODED) >= _DECODED_MAX:
+            _DECODED.clear()
+        _DECODED[canonical] = policy
+    return policy
+
+
+_DECODED: dict[str, Policy] = {}
+_DECODED_MAX = 1024
 
 
 def _health(where: _Where, value: object, *, container: bool) -> HealthSpec | None:
