@@ -12,6 +12,13 @@ from hypothesis import strategies as st
 from relaunch import Constant, Outcome, Policy
 from relaunch import strategies as rst
 from relaunch.aio import AsyncSupervisor
+from relaunch.aio.tasks import _Task
+from relaunch.runs import Run, drive
+
+
+async def forever() -> None:
+    await anyio.sleep_forever()
+
 
 #: Virtual seconds each example runs for.
 HORIZON_S = 300.0
@@ -56,3 +63,20 @@ def test_a_crash_loop_stays_within_its_budget(budget, delay, durations) -> None:
             assert len(seen) - 1 <= sup.status(name).restarts <= len(seen)
 
     anyio.run(main, backend="trio", backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)})
+
+
+@given(policy=rst.policies(), runs=st.lists(rst.run_specs(), min_size=1, max_size=30))
+def test_a_remembered_decision_is_the_kernels(policy: Policy, runs: list[Run]) -> None:
+    """A task's last decision, kept field by field and rebuilt, equals the kernel's, reason included."""
+    state = policy.start(at=0.0, seed=7)
+    task = _Task("t", forever, (), policy, None, state)
+    assert task.last_decision() is None
+    for decision in drive(policy, state, runs):
+        task.remember(decision, decision.outcome)
+        rebuilt = task.last_decision()
+        assert rebuilt == decision
+        assert rebuilt is not None
+        assert rebuilt.reason == decision.reason
+        assert rebuilt.outcome == decision.outcome
+        assert repr(rebuilt.outcome) == repr(decision.outcome)
+        assert task.state is decision.state

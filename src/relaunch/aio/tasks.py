@@ -50,7 +50,8 @@ import anyio.abc
 from relaunch.adapters.phase import Phase, check_transition
 from relaunch.adapters.runtime import SupervisorError
 from relaunch.adapters.supervisor import DecisionEvent, Status, decision_fields, seed_for
-from relaunch.kernel import Action, Cause, Decision, Group, GroupState, Outcome, Policy, State
+from relaunch.kernel import Action, Cause, Decision, Group, GroupState, Outcome, Policy, Rule, State
+from relaunch.kernel.decision import make_decision
 from relaunch.kernel.outcome import make_outcome
 
 from . import _loop
@@ -112,16 +113,31 @@ class _Group:
 
 
 class _Task:
-    """One supervised task: what the state machine remembers of it (slotted: 10,000 of these)."""
+    """One supervised task: what the state machine remembers of it (slotted: 10,000 of these).
+
+    Its last decision is kept as plain fields (:meth:`remember`), not as the kernel's Decision
+    and the Outcome inside it, and :meth:`last_decision` rebuilds an equal Decision for the few
+    that read it (``status``): two objects fewer per task, made anew at every restart, for the
+    garbage collector to walk.
+    """
 
     __slots__ = (
         "args",
-        "decision",
         "detail",
         "fn",
         "group",
         "halt_reason",
         "heartbeat",
+        "last_action",
+        "last_attempt",
+        "last_cause",
+        "last_delay",
+        "last_ended",
+        "last_exit_code",
+        "last_rule",
+        "last_signal",
+        "last_started",
+        "last_state",
         "name",
         "phase",
         "policy",
@@ -152,8 +168,17 @@ class _Task:
         self.heartbeat = heartbeat
         self.state = state
         self.phase = Phase.PENDING
-        self.decision: Decision | None = None
-        self.detail = ""  # the last decision's detail
+        # The last decision's fields (last_rule None: none yet), and its detail.
+        self.last_rule: Rule | None = None
+        self.last_action = Action.STOP
+        self.last_delay = 0.0
+        self.last_attempt = 0
+        self.last_state = state  # the state it made (an operator's start replaces self.state only)
+        self.last_started = self.last_ended = 0.0  # its outcome's fields
+        self.last_exit_code: int | None = None
+        self.last_signal: int | None = None
+        self.last_cause = Cause.EXITED
+        self.detail = ""
         self.runs = 0  # runs started since it was added: the run ids of its events
         self.run_started = 0.0  # the current (or last) run's start, on the supervisor's clock
         self.restart_at = 0.0  # while backing off: when the next run starts, on the same clock
@@ -166,6 +191,37 @@ class _Task:
         self.halt_reason: str | None = None  # a give-up asked from outside (a group's): the reason kept
         self.group: _Group | None = None
         self.waiter: anyio.Event | None = None  # an operator waiting for the runner to settle a request
+
+    def remember(self, decision: Decision, outcome: Outcome) -> None:
+        """Keep ``decision`` (made on ``outcome``) as the last one, field by field."""
+        self.state = self.last_state = decision.state
+        self.last_action = decision.action
+        self.last_delay = decision.delay
+        self.last_attempt = decision.attempt
+        self.last_rule = decision.rule
+        self.last_started = outcome.started_at
+        self.last_ended = outcome.ended_at
+        self.last_exit_code = outcome.exit_code
+        self.last_signal = outcome.signal
+        self.last_cause = outcome.cause
+
+    def last_decision(self) -> Decision | None:
+        """The last decision, equal to the kernel's (None before the first one)."""
+        if self.last_rule is None:
+            return None
+        # Both are rebuilt from the fields of values the kernel made: they skip its checks.
+        outcome = make_outcome(
+            self.last_started, self.last_ended, self.last_exit_code, self.last_signal, self.last_cause
+        )
+        return make_decision(
+            self.last_action,
+            self.last_delay,
+            self.last_attempt,
+            self.last_state,
+            self.last_rule,
+            outcome,
+            self.policy,
+        )
 
 
 def _enter(t: _Task, phase: Phase) -> None:
@@ -414,11 +470,11 @@ class AsyncSupervisor:
                                         await fn(*args)
                             except Exception as error:  # noqa: BLE001 - any exception is a failed run
                                 t.detail = failure_detail(error)
-                                outcome = self._ended(t, started, EXIT_RAISED)
+                                code = EXIT_RAISED
                             else:
                                 t.detail = ""
-                                outcome = self._ended(t, started, EXIT_RETURNED)
-                            delay = self._decide(t, outcome, True)
+                                code = EXIT_RETURNED
+                            delay = self._decide(t, self._ended(t, started, code), True)
                             if delay is None:
                                 break
                             await sleep(delay)
@@ -468,8 +524,7 @@ class AsyncSupervisor:
         run, or None when it is down. ``t.detail`` is the end's detail; ``ran``: the end of a
         run (not of a pending restart)."""
         decision = t.policy.decide(t.state, outcome)
-        t.state = decision.state
-        t.decision = decision
+        t.remember(decision, outcome)
         restarts = decision.restarts
         if t.group is not None and not self._apply_group(t, t.group, decision):
             restarts = False  # the group's shared budget refused the restart its policy asked for
@@ -481,7 +536,7 @@ class AsyncSupervisor:
             self._broadcast.publish(DecisionEvent(t.name, run, outcome, decision, t.detail))
         if restarts:
             _enter(t, _BACKING_OFF)
-            delay = decision.delay
+            delay = t.last_delay
             t.restart_at = outcome.ended_at + delay
             return delay
         if t.restart_requested:
@@ -582,7 +637,7 @@ class AsyncSupervisor:
             raise SupervisorError(f"unknown task {name!r}") from None
 
     def _status(self, t: _Task, now: float, wall: float) -> Status:
-        decision = t.decision
+        decision = t.last_decision()
         if decision is None:
             reason = None
         elif t.phase is _GIVEN_UP and t.halt_reason is not None:
