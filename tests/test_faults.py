@@ -71,6 +71,16 @@ def launch(tmp: Path, config: dict[str, Any]) -> subprocess.Popen[str]:
         )
 
 
+def kill_when_ready_and_a_while_after(tmp_path: Path, config: dict[str, Any], rng: random.Random) -> None:
+    """A supervisor process SIGKILLed at a random instant up to 1.2 s after it said it was ready."""
+    proc = launch(tmp_path, config)
+    assert proc.stdout is not None
+    read_until(proc.stdout, lambda line: line.startswith("ready"))
+    time.sleep(rng.uniform(0.0, 1.2))
+    proc.kill()
+    proc.wait()
+
+
 def read_until(stream: IO[str], predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
     """Read lines until one satisfies ``predicate``; fail (never hang) after ``timeout`` seconds.
 
@@ -291,12 +301,7 @@ def test_crash_loops_started_side_by_side_spend_their_budgets_across_killed_supe
             records = read_store(store)[1] if store.exists() else {}
             if all(n in records and records[n].phase is Phase.GIVEN_UP for n in names):
                 break
-            proc = launch(tmp_path, config)
-            assert proc.stdout is not None
-            read_until(proc.stdout, lambda line: line.startswith("ready"))
-            time.sleep(rng.uniform(0.0, 1.2))
-            proc.kill()
-            proc.wait()
+            kill_when_ready_and_a_while_after(tmp_path, config, rng)
         records = read_store(store)[1]
         for n in names:
             assert records[n].phase is Phase.GIVEN_UP, n
@@ -331,12 +336,7 @@ def test_a_container_crash_loop_spends_its_budget_across_killed_supervisors(
     rng = random.Random(supervisor_id)
     began = time.time()
     for _ in range(8):  # a cycle (run, delay, start) takes about 0.8 s: kills land all over it
-        proc = launch(tmp_path, config)
-        assert proc.stdout is not None
-        read_until(proc.stdout, lambda line: line.startswith("ready"))
-        time.sleep(rng.uniform(0.0, 1.2))
-        proc.kill()
-        proc.wait()
+        kill_when_ready_and_a_while_after(tmp_path, config, rng)
     proc = launch(tmp_path, config)  # the last one lives until the budget is spent
     try:
         wait_for(lambda: read_store(store)[1][name].phase is Phase.GIVEN_UP, timeout=60, what="the give-up")
