@@ -15,9 +15,12 @@ The shape, after trio's nurseries and anyio's task groups (python-trio/trio ``tr
 nursery (``_loop.py`` says why), and each supervised task is one long-lived task of that
 nursery, which loops over runs (:meth:`AsyncSupervisor._supervise`): it awaits the coroutine
 *itself* (no task per run), builds the ``Outcome``, decides inline (a few microseconds), and
-sleeps the delay on the loop's own clock. A task's runs are inside one cancellable block, the
-lever of operator stops and restarts (``_loop.py``); a run with a health deadline has an anyio
-cancel scope of its own whose deadline :func:`heartbeat` moves.
+sleeps the delay on the loop's own clock. With 10,000 tasks failing every 10 ms
+(``benchmarks/aio.py``, CPython 3.11) a restart costs about 17 us of CPU, against 10 us for the
+hand-written loop: 0.59x to 0.60x its restarts a second, 3.0 KB per task. A task's runs are
+inside one cancellable block, the lever of operator stops and restarts (``_loop.py``); a run
+with a health deadline has an anyio cancel scope of its own whose deadline :func:`heartbeat`
+moves.
 
 How a run ends, and what the kernel hears:
 
